@@ -1,0 +1,122 @@
+#include "kernels/core/context.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "kernels/core/error.h"
+#include "kernels/core/tensor.h"
+
+#ifdef NNUC_WITH_CUDA
+#include "kernels/core/cuda_check.h"
+#endif
+
+namespace nnuc {
+
+namespace detail {
+void print_error(const char* file, int line, const std::string& message) noexcept {
+  std::fprintf(stderr, "nnuc: %s (%s:%d)\n", message.c_str(), file, line);
+}
+}  // namespace detail
+
+const char* device_name(Device device) {
+  switch (device) {
+    case Device::CPU: return "CPU";
+    case Device::CUDA: return "CUDA";
+    case Device::Meta: return "Meta";
+  }
+  return "unknown";
+}
+
+bool cuda_available() {
+#ifdef NNUC_WITH_CUDA
+  static const bool available = [] {
+    int count = 0;
+    cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+      (void)cudaGetLastError();  // no driver or no device: clear the sticky error and say no
+      return false;
+    }
+    return count > 0;
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
+
+Context::Context(Device device, Device models) : device_(device), models_(models) {}
+
+const Context& Context::cpu() {
+  static const Context context(Device::CPU, Device::CPU);
+  return context;
+}
+
+std::unique_ptr<Context> Context::meta(Device models) {
+  NNUC_CHECK(models != Device::Meta, "a Meta context models CPU or CUDA, not Meta");
+  return std::unique_ptr<Context>(new Context(Device::Meta, models));
+}
+
+std::unique_ptr<Context> Context::cuda(int index) {
+#ifdef NNUC_WITH_CUDA
+  if (!cuda_available()) NNUC_THROW(CudaError, "no CUDA device is available (no driver or no GPU)");
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  NNUC_CHECK(index >= 0 && index < count, "CUDA device index ", index, " out of range: ", count, " devices");
+  std::unique_ptr<Context> context(new Context(Device::CUDA, Device::CUDA));
+  context->cuda_index_ = index;
+  CUDA_CHECK(cudaSetDevice(index));
+  cudaStream_t stream = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  context->stream_ = stream;
+  CUDNN_CHECK(cudnnCreate(&context->cudnn_));
+  CUDNN_CHECK(cudnnSetStream(context->cudnn_, stream));
+  CUBLAS_CHECK(cublasCreate(&context->cublas_));
+  CUBLAS_CHECK(cublasSetStream(context->cublas_, stream));
+  return context;
+#else
+  (void)index;
+  NNUC_THROW(CudaError, "nnuc was built without CUDA (configure with -DNNUC_CUDA=ON)");
+#endif
+}
+
+Context::~Context() {
+#ifdef NNUC_WITH_CUDA
+  if (device_ == Device::CUDA) {
+    conv_plans_.reset();
+    if (stream_) CUDA_CHECK_PRINT(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)));
+    if (cublas_) CUBLAS_CHECK_PRINT(cublasDestroy(cublas_));
+    if (cudnn_) CUDNN_CHECK_PRINT(cudnnDestroy(cudnn_));
+    if (stream_) CUDA_CHECK_PRINT(cudaStreamDestroy(static_cast<cudaStream_t>(stream_)));
+  }
+#endif
+}
+
+void Context::synchronize() const {
+#ifdef NNUC_WITH_CUDA
+  if (device_ == Device::CUDA) CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)));
+#endif
+}
+
+Tensor Tensor::copy_to(const Context& ctx) const {
+  check_defined(*this, "tensor");
+  Tensor out = Tensor::empty(shape_, dtype_, ctx);
+  const std::size_t count = bytes();
+  if (count == 0 || device_ == Device::Meta || ctx.device() == Device::Meta) return out;
+  if (device_ == Device::CPU && ctx.device() == Device::CPU) {
+    std::memcpy(out.raw(), raw(), count);
+    return out;
+  }
+#ifdef NNUC_WITH_CUDA
+  // Any copy touching the GPU runs on ctx's stream when ctx is CUDA, else on the legacy stream;
+  // a copy to the host waits for all device work so the values are final.
+  cudaStream_t stream = ctx.device() == Device::CUDA ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
+  if (device_ == Device::CUDA && ctx.device() == Device::CPU) CUDA_CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaMemcpyAsync(out.raw(), raw(), count, cudaMemcpyDefault, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+#else
+  NNUC_THROW(CudaError, "nnuc was built without CUDA: cannot copy ", describe(), " to ", device_name(ctx.device()));
+#endif
+  return out;
+}
+
+}  // namespace nnuc

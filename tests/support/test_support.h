@@ -1,0 +1,59 @@
+// Helpers shared by nnuc's tests: fresh random inputs, comparisons with stated tolerances, GPU
+// guards (poisoned outputs, canaries around bounds).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/core/context.h"
+#include "kernels/core/tensor.h"
+
+namespace nnuc::testing {
+
+// A generator seeded freshly per test (from the clock) and printed, so a failure can be replayed
+// with NNUC_TEST_SEED=<seed>.
+std::mt19937_64& rng();
+std::uint64_t test_seed();
+
+// Host tensors with values uniform in [low, high). Never all zeros.
+Tensor random_uniform(const Shape& shape, DType dtype, double low = -1.0, double high = 1.0);
+// Integer labels uniform in [0, classes).
+Tensor random_labels(const Shape& shape, DType dtype, int classes);
+
+// Largest |a - b| and largest |a - b| / max(|b|, floor) over all elements (both host or device).
+struct Difference {
+  double max_abs = 0;
+  double max_rel = 0;
+  std::int64_t worst_index = -1;
+};
+Difference compare(const Tensor& actual, const Tensor& expected, double relative_floor = 1e-3);
+
+// EXPECT that every element satisfies |a - e| <= atol + rtol * |e|.
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double atol, double rtol);
+
+// The CUDA context for GPU tests, or nullptr when no device is present (the test then skips).
+Context* gpu();
+#define NNUC_REQUIRE_GPU()                                       \
+  do {                                                           \
+    if (::nnuc::testing::gpu() == nullptr) { GTEST_SKIP() << "no CUDA device"; } \
+  } while (0)
+
+// Copies a host tensor to the GPU, converting to `dtype` on the host first (f32 -> bf16/f16).
+Tensor to_device(const Tensor& host, DType dtype);
+// Host f32 copy of a device tensor of any floating dtype.
+Tensor to_host_f32(const Tensor& device_tensor);
+// Host tensor converted to f32 / f64 (for references).
+Tensor as_f64(const Tensor& host);
+Tensor as_f32(const Tensor& host);
+// Rounds an f32 host tensor through bf16 (what a bf16 device copy holds).
+Tensor round_to_bf16(const Tensor& host);
+
+// Fills a device tensor with NaN (floating) or 0xFF bytes, so an op that skips an element fails.
+void poison(Tensor& device_tensor);
+
+}  // namespace nnuc::testing

@@ -1,0 +1,61 @@
+// The nnuc command. Thin: parses arguments, calls the library, turns errors into messages and
+// exit codes (0 success, 1 runtime failure, 2 usage error).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "kernels/core/context.h"
+#include "kernels/core/error.h"
+#include "tools/selfcheck.h"
+
+namespace {
+
+void print_usage() {
+  std::printf(
+      "usage: nnuc <command> [options]\n"
+      "\n"
+      "commands:\n"
+      "  demo        run the main job on the bundled default data (today: the kernel self-check)\n"
+      "  selfcheck   run every kernel on CPU (and CUDA when present) against references\n"
+      "  version     print the version and what this build contains\n"
+      "  help        this text\n");
+}
+
+int version() {
+  std::printf("nnuc 0.1.0 (CUDA backend: %s; CUDA device present: %s)\n",
+#ifdef NNUC_WITH_CUDA
+              "built",
+#else
+              "not built",
+#endif
+              nnuc::cuda_available() ? "yes" : "no");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage();
+    return 2;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "help" || command == "--help" || command == "-h") {
+      print_usage();
+      return 0;
+    }
+    if (command == "version" || command == "--version") return version();
+    if (command == "selfcheck" || command == "demo") return nnuc::tools::run_selfcheck(argc - 2, argv + 2);
+    std::fprintf(stderr, "nnuc: unknown command '%s'\n\n", command.c_str());
+    print_usage();
+    return 2;
+  } catch (const nnuc::InvalidInput& error) {
+    std::fprintf(stderr, "nnuc %s: %s\n", command.c_str(), error.what());
+    return 2;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "nnuc %s: %s\n", command.c_str(), error.what());
+    return 1;
+  }
+}
