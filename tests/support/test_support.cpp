@@ -140,3 +140,16 @@ void poison(Tensor& device_tensor) {
 }
 
 }  // namespace nnuc::testing
+
+#include "tests/support/coverage.h"
+
+namespace nnuc::testing {
+namespace {
+std::set<std::string>& covered() {
+  static std::set<std::string> ops;
+  return ops;
+}
+}  // namespace
+bool register_cuda_cover(const char* op_name) { return covered().insert(op_name).second; }
+const std::set<std::string>& cuda_covered_ops() { return covered(); }
+}  // namespace nnuc::testing

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every GPU check of nnuc in one run, for an H100/H200 machine that has the NVIDIA driver, nvcc,
+# CMake and PyTorch but no package registry and none of nnuc's Debian dependencies.
+#
+#   tests/gpu/run_gpu_checks.sh [RESULTS_DIR]     (default: $OUT if set, else bench/results/gpu-<date>)
+#
+# Uses gpu-bundle/ (made on the development machine by scripts/build_gpu_bundle.sh and carried
+# over). Steps, each bounded in time so the whole run stays well inside 8 minutes:
+#   1. locate cuDNN 9 / cuBLAS 13 / cudart (system CUDA or PyTorch's nvidia pip packages)
+#   2. ctest-equivalent: nnuc_gpu_tests (label gpu), then the CPU suite's quick memory tests
+#   3. nnuc_kernel_bench (CUDA benchmarks) and bench/baselines/torch_kernels.py on the same shapes
+#   4. bench/compare.py: one table, ours vs PyTorch, with the device's name
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+results=${1:-${OUT:-bench/results/gpu-$(date +%F)}}
+mkdir -p "$results"
+log="$results/gpu_checks.log"
+exec > >(tee "$log") 2>&1
+echo "== nnuc GPU checks $(date -u +%FT%TZ)"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi failed"
+
+[ -d gpu-bundle/bin ] || { echo "gpu-bundle/ missing: run scripts/build_gpu_bundle.sh on the build machine and carry gpu-bundle"; exit 2; }
+python=${PYTHON:-python3}
+# 1. NVIDIA libraries: prefer PyTorch's pip packages (they match its cuDNN), then the system toolkit.
+libdirs=$(find / -xdev \( -name 'libcudnn.so.9*' -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' \) \
+  -not -path '/proc/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:${libdirs}${LD_LIBRARY_PATH:-}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+status=0
+
+# 2. GPU tests
+echo "== GPU tests"
+timeout 240 gpu-bundle/bin/nnuc_gpu_tests --gtest_output=json:"$results/gpu_tests.json" || status=1
+
+# 3. Benchmarks: ours (CUDA only) and PyTorch on the same shapes, same machine, same run.
+echo "== nnuc kernel benchmarks (CUDA)"
+timeout 180 gpu-bundle/bin/nnuc_kernel_bench --benchmark_filter='/cuda' --benchmark_min_time=0.05s \
+  --benchmark_format=console --benchmark_out="$results/nnuc_kernel_bench.json" --benchmark_out_format=json || status=1
+echo "== PyTorch baseline"
+PYTHONUNBUFFERED=1 timeout 150 "$python" bench/baselines/torch_kernels.py --device cuda \
+  --out "$results/torch_kernels.json" || status=1
+
+# 4. Table
+echo "== comparison"
+"$python" bench/compare.py --ours "$results/nnuc_kernel_bench.json" --peer "$results/torch_kernels.json" \
+  --out "$results/comparison.md" || status=1
+echo "== done (status $status); results in $results"
+exit $status
