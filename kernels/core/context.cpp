@@ -100,23 +100,32 @@ void Context::synchronize() const {
 Tensor Tensor::copy_to(const Context& ctx) const {
   check_defined(*this, "tensor");
   Tensor out = Tensor::empty(shape_, dtype_, ctx);
+  out.copy_from(*this, ctx);
+  return out;
+}
+
+void Tensor::copy_from(const Tensor& source, const Context& ctx) {
+  check_defined(*this, "destination");
+  check_defined(source, "source");
+  NNUC_CHECK(source.shape_ == shape_ && source.dtype_ == dtype_, "copy_from: source ", source.describe(),
+             " does not match destination ", describe());
   const std::size_t count = bytes();
-  if (count == 0 || device_ == Device::Meta || ctx.device() == Device::Meta) return out;
-  if (device_ == Device::CPU && ctx.device() == Device::CPU) {
-    std::memcpy(out.raw(), raw(), count);
-    return out;
+  if (count == 0 || device_ == Device::Meta || source.device_ == Device::Meta) return;
+  if (device_ == Device::CPU && source.device_ == Device::CPU) {
+    std::memcpy(raw(), source.raw(), count);
+    return;
   }
 #ifdef NNUC_WITH_CUDA
-  // Any copy touching the GPU runs on ctx's stream when ctx is CUDA, else on the legacy stream;
-  // a copy to the host waits for all device work so the values are final.
+  // A copy touching the GPU runs on ctx's stream when ctx is CUDA, else on the legacy stream; a
+  // copy from the device first waits for all device work so the values are final.
   cudaStream_t stream = ctx.device() == Device::CUDA ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
-  if (device_ == Device::CUDA && ctx.device() == Device::CPU) CUDA_CHECK(cudaDeviceSynchronize());
-  CUDA_CHECK(cudaMemcpyAsync(out.raw(), raw(), count, cudaMemcpyDefault, stream));
+  if (source.device_ == Device::CUDA) CUDA_CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaMemcpyAsync(raw(), source.raw(), count, cudaMemcpyDefault, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));
 #else
-  NNUC_THROW(CudaError, "nnuc was built without CUDA: cannot copy ", describe(), " to ", device_name(ctx.device()));
+  (void)ctx;
+  NNUC_THROW(CudaError, "nnuc was built without CUDA: cannot copy ", source.describe(), " to ", describe());
 #endif
-  return out;
 }
 
 }  // namespace nnuc

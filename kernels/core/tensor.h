@@ -70,6 +70,9 @@ class Tensor {
   // A new tensor with the same contents on `ctx`'s device. Host <-> device copies are
   // synchronous with respect to the host: the result is ready when the call returns.
   Tensor copy_to(const Context& ctx) const;
+  // Overwrites this tensor's values with `source`'s (same shape and dtype, any devices); allocates
+  // nothing. Synchronous with respect to the host, like copy_to.
+  void copy_from(const Tensor& source, const Context& ctx);
   // Host copy (synchronous), for tests and IO.
   Tensor to_cpu() const;
   // Copies of element values into a host vector (converted to T where the dtype differs).

@@ -153,3 +153,14 @@ std::set<std::string>& covered() {
 bool register_cuda_cover(const char* op_name) { return covered().insert(op_name).second; }
 const std::set<std::string>& cuda_covered_ops() { return covered(); }
 }  // namespace nnuc::testing
+
+namespace nnuc::testing {
+namespace {
+std::set<std::string>& gradchecked() {
+  static std::set<std::string> ops;
+  return ops;
+}
+}  // namespace
+bool register_gradcheck_cover(const char* op_name) { return gradchecked().insert(op_name).second; }
+const std::set<std::string>& gradcheck_covered_ops() { return gradchecked(); }
+}  // namespace nnuc::testing
