@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Data-layer checks for the NIfTI reader (shared/spec/reliability.md T1, T2, T7), called by .ci/run:
+#   1. a clang build with ASan + UBSan and the libFuzzer targets (NNUC_SANITIZE=ON, NNUC_FUZZ=ON,
+#      no CUDA) in its own folder;
+#   2. the NIfTI tests under the sanitizers: malformed corpus (generated into the build folder),
+#      round trips, atomic writes, and the nibabel conformance on Debian's files;
+#   3. the seed corpus, then each fuzz target for a bounded time (NNUC_FUZZ_SECONDS, default 60).
+# Debian packages it needs: clang libclang-rt-14-dev python3-nibabel python3-dipy mricron-data.
+# The conformance test uses /usr/bin/python3 (Debian's, with nibabel), not a python3 on PATH.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${NNUC_DATA_CHECKS_BUILD:-$root/build-data-checks}"
+fuzz_seconds="${NNUC_FUZZ_SECONDS:-60}"
+jobs="${NNUC_JOBS:-2}"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+echo "== configure $build (clang, ASan + UBSan, libFuzzer)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DNNUC_CUDA=OFF -DNNUC_SANITIZE=ON -DNNUC_FUZZ=ON -DNNUC_BUILD_BENCH=OFF
+cmake --build "$build" -j"$jobs" --target nnuc_tests fuzz_nifti_header fuzz_nifti_read nnuc_nifti_seed_corpus
+
+echo "== NIfTI tests under ASan + UBSan"
+tests_log="$build/nifti_tests.log"
+if ! ctest --test-dir "$build" -R '^Nifti' -V --no-tests=error >"$tests_log" 2>&1; then
+  tail -n 200 "$tests_log"
+  echo "NIfTI tests failed under the sanitizers (full log: $tests_log)" >&2
+  exit 1
+fi
+grep -E '\[ (corpus|nibabel|skipped) ' "$tests_log" | sed -E 's/^[0-9]+: //'
+grep -E 'tests passed' "$tests_log"
+
+echo "== libFuzzer, ${fuzz_seconds} s per target"
+corpus="$build/fuzz/corpus"
+rm -rf "$corpus"
+"$build/fuzz/nnuc_nifti_seed_corpus" "$corpus/seed"
+summary=""
+for target in nifti_header nifti_read; do
+  work="$corpus/$target"
+  log="$build/fuzz/$target.log"
+  mkdir -p "$work"
+  max_len=4096
+  [ "$target" = nifti_read ] && max_len=65536
+  if ! "$build/fuzz/fuzz_$target" "$work" "$corpus/seed" -max_total_time="$fuzz_seconds" -max_len="$max_len" \
+      -rss_limit_mb=2560 -malloc_limit_mb=512 -timeout=25 -dict="$root/fuzz/nifti.dict" -print_final_stats=1 \
+      -artifact_prefix="$build/fuzz/crash_${target}_" >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz_$target found a failure; reproducer: $build/fuzz/crash_${target}_*" >&2
+    exit 1
+  fi
+  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  summary="$summary fuzz_$target: $runs executions ($rate/s);"
+  echo "fuzz_$target: $runs executions, $rate exec/s, no finding"
+done
+echo "== data checks passed:$summary"

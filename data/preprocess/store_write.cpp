@@ -1,0 +1,233 @@
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "data/dataset/atomic_file.h"
+#include "data/preprocess/store.h"
+#include "data/preprocess/store_format.h"
+#include "kernels/core/error.h"
+#include "kernels/core/nvtx.h"
+
+namespace nnuc::data {
+
+using store_format::align_up;
+using store_format::ArrayLayout;
+using store_format::host_is_little_endian;
+using store_format::put_u32;
+using store_format::put_u64;
+
+namespace {
+
+std::atomic<std::int64_t> g_fail_after_bytes{-1};
+
+nlohmann::json shape_json(const Shape& shape) {
+  nlohmann::json dims = nlohmann::json::array();
+  for (int axis = 0; axis < shape.rank(); ++axis) dims.push_back(shape[axis]);
+  return dims;
+}
+
+template <typename Array>
+nlohmann::json triple(const Array& values) {
+  return nlohmann::json::array({values[0], values[1], values[2]});
+}
+
+nlohmann::json properties_json(const CaseProperties& properties) {
+  nlohmann::json json = nlohmann::json::object();
+  json["spacing"] = triple(properties.spacing);
+  json["shape_before_cropping"] = triple(properties.shape_before_cropping);
+  nlohmann::json bbox = nlohmann::json::array();
+  for (int axis = 0; axis < 3; ++axis)
+    bbox.push_back({properties.bbox_used_for_cropping.begin[axis], properties.bbox_used_for_cropping.end[axis]});
+  json["bbox_used_for_cropping"] = bbox;
+  json["shape_after_cropping_and_before_resampling"] = triple(properties.shape_after_cropping_and_before_resampling);
+  json["spacing_after_resampling"] = triple(properties.spacing_after_resampling);
+  if (properties.has_class_locations) {
+    nlohmann::json classes = nlohmann::json::array();
+    for (const ClassLocations& locations : properties.class_locations)
+      classes.push_back({{"labels", locations.key.labels},
+                         {"is_region", locations.key.is_region},
+                         {"count", locations.voxels.size()}});
+    json["class_locations"] = classes;
+  } else {
+    json["class_locations"] = nullptr;
+  }
+  json["reader_properties"] = properties.reader_properties;
+  return json;
+}
+
+std::string header_text(const std::string& identifier, const std::vector<ArrayLayout>& arrays,
+                        const CaseProperties& properties) {
+  nlohmann::json header = nlohmann::json::object();
+  header["format"] = "nnuc-preprocessed-case";
+  header["version"] = kStoreVersion;
+  header["identifier"] = identifier;
+  nlohmann::json list = nlohmann::json::array();
+  for (const ArrayLayout& array : arrays) {
+    list.push_back({{"name", array.name},
+                    {"dtype", dtype_name(array.dtype)},
+                    {"shape", shape_json(array.shape)},
+                    {"offset", array.offset},
+                    {"bytes", array.bytes},
+                    {"crc32", array.crc}});
+  }
+  header["arrays"] = list;
+  header["properties"] = properties_json(properties);
+  return header.dump();
+}
+
+// and is removed otherwise.
+class AtomicWriter {
+ public:
+  explicit AtomicWriter(std::string path) : path_(std::move(path)), temp_(temp_path_beside(path_)) {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0) NNUC_THROW(IoError, "cannot create '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
+  }
+  ~AtomicWriter() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_.c_str());
+  }
+  AtomicWriter(const AtomicWriter&) = delete;
+  AtomicWriter& operator=(const AtomicWriter&) = delete;
+
+  void write(const void* bytes, std::size_t count) {
+    const auto* at = static_cast<const char*>(bytes);
+    while (count > 0) {
+      std::size_t chunk = std::min<std::size_t>(count, std::size_t{1} << 30);
+      const std::int64_t limit = g_fail_after_bytes.load();
+      if (limit >= 0 && written_ + static_cast<std::int64_t>(chunk) > limit) {
+        chunk = static_cast<std::size_t>(limit - written_);
+        if (chunk == 0) NNUC_THROW(IoError, "cannot write '", path_, "': injected failure after ", written_, " bytes");
+      }
+      const ssize_t done = ::write(fd_, at, chunk);
+      if (done < 0) {
+        if (errno == EINTR) continue;
+        NNUC_THROW(IoError, "cannot write '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
+      }
+      at += done;
+      count -= static_cast<std::size_t>(done);
+      written_ += done;
+    }
+  }
+
+  void zeros(std::size_t count) {
+    static const char kZeros[kStoreAlignment] = {};
+    while (count > 0) {
+      const std::size_t chunk = std::min(count, sizeof kZeros);
+      write(kZeros, chunk);
+      count -= chunk;
+    }
+  }
+
+  std::int64_t written() const { return written_; }
+
+  void commit() {
+    if (::fsync(fd_) != 0)
+      NNUC_THROW(IoError, "cannot flush '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) NNUC_THROW(IoError, "cannot close '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
+    rename_replacing(temp_, path_);
+    committed_ = true;
+    // Make the rename itself durable.
+    const std::filesystem::path folder = std::filesystem::path(path_).parent_path();
+    const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
+
+ private:
+  std::string path_;
+  std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  std::int64_t written_ = 0;
+};
+
+}  // namespace
+
+std::uint32_t crc32(const void* bytes, std::size_t count, std::uint32_t crc) {
+  auto value = static_cast<uLong>(crc);
+  const auto* at = static_cast<const Bytef*>(bytes);
+  while (count > 0) {
+    const auto chunk = static_cast<uInt>(std::min<std::size_t>(count, std::size_t{1} << 30));
+    value = ::crc32(value, at, chunk);
+    at += chunk;
+    count -= chunk;
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+void write_preprocessed_case(const std::string& path, const PreprocessedCase& preprocessed) {
+  NNUC_RANGE("write_preprocessed_case");
+  NNUC_CHECK(host_is_little_endian(), "the preprocessed store is little-endian; big-endian hosts are not supported");
+  check_dtype(preprocessed.data, DType::f32, "data");
+  check_dtype(preprocessed.seg, DType::i16, "seg");
+  NNUC_CHECK(preprocessed.data.device() == Device::CPU && preprocessed.seg.device() == Device::CPU,
+             "write_preprocessed_case: host tensors required");
+  NNUC_CHECK(preprocessed.data.rank() == 4, "data must be (C, b0, b1, b2), got ", preprocessed.data.describe());
+  check_shape(preprocessed.seg, Shape{preprocessed.data.dim(1), preprocessed.data.dim(2), preprocessed.data.dim(3)},
+              "seg");
+
+  std::vector<std::int32_t> locations;
+  for (const ClassLocations& entry : preprocessed.properties.class_locations)
+    for (const auto& voxel : entry.voxels) locations.insert(locations.end(), voxel.begin(), voxel.end());
+
+  std::vector<ArrayLayout> arrays(3);
+  arrays[0] = {"data", DType::f32, preprocessed.data.shape(), preprocessed.data.raw(), 0, preprocessed.data.bytes(), 0};
+  arrays[1] = {"seg", DType::i16, preprocessed.seg.shape(), preprocessed.seg.raw(), 0, preprocessed.seg.bytes(), 0};
+  arrays[2] = {"class_locations",
+               DType::i32,
+               Shape{static_cast<std::int64_t>(locations.size() / 3), 3},
+               locations.data(),
+               0,
+               locations.size() * sizeof(std::int32_t),
+               0};
+  for (ArrayLayout& array : arrays) array.crc = crc32(array.source, array.bytes);
+
+  // The header holds the offsets, which depend on the header's length: iterate to a fixed point.
+  std::string header;
+  std::size_t data_start = align_up(kStorePrefixBytes);
+  for (;;) {
+    std::size_t offset = data_start;
+    for (ArrayLayout& array : arrays) {
+      array.offset = offset;
+      offset = align_up(offset + array.bytes);
+    }
+    header = header_text(preprocessed.identifier, arrays, preprocessed.properties);
+    const std::size_t needed = align_up(kStorePrefixBytes + header.size());
+    if (needed <= data_start) break;
+    data_start = needed;
+  }
+  const std::size_t file_bytes = arrays.back().offset + arrays.back().bytes;
+
+  unsigned char prefix[kStorePrefixBytes] = {};
+  std::memcpy(prefix, kStoreMagic, 8);
+  put_u32(prefix + 8, kStoreVersion);
+  put_u32(prefix + 12, static_cast<std::uint32_t>(header.size()));
+  put_u64(prefix + 16, file_bytes);
+  put_u32(prefix + 24, crc32(header.data(), header.size(), crc32(prefix, 24)));
+
+  AtomicWriter out(path);
+  out.write(prefix, sizeof prefix);
+  out.write(header.data(), header.size());
+  for (const ArrayLayout& array : arrays) {
+    out.zeros(array.offset - static_cast<std::size_t>(out.written()));
+    out.write(array.source, array.bytes);
+  }
+  out.commit();
+}
+
+namespace testing_only {
+void fail_store_writes_after(std::int64_t bytes) { g_fail_after_bytes.store(bytes); }
+}  // namespace testing_only
+
+}  // namespace nnuc::data

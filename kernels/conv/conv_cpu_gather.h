@@ -1,0 +1,170 @@
+// CPU convolution internals: the row gathers (im2col and its backward-data phases) shared by the
+// Eigen implementation (conv_cpu.cpp), the AVX2 one (conv_cpu_avx2.cpp) and the scratch plan.
+// Not a public header.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/conv/conv.h"
+#include "kernels/conv/conv_internal.h"
+
+namespace nnuc::cpu {
+
+// Along one axis: for each row coordinate q in [0, rows) and tap t in [0, taps), the source index
+// along that axis, or -1 where the tap reads zero padding.
+struct AxisGather {
+  int rows = 0;
+  int taps = 0;
+  std::vector<int> source;  // rows * taps
+};
+
+// Rows of a gathered matrix are voxels (n, q0, q1, q2) of a row space (N, rows0, rows1, rows2); a row
+// holds, for each tap (t0, t1, t2), the C channel values of source voxel
+// (n, source0[q0][t0], source1[q1][t1], source2[q2][t2]) of a (N, S0, S1, S2, C) tensor.
+struct Gather {
+  std::array<AxisGather, 3> axes;
+  std::array<std::int64_t, 3> source_extent{};
+  std::int64_t channels = 0;
+
+  std::int64_t taps() const {
+    return static_cast<std::int64_t>(axes[0].taps) * axes[1].taps * axes[2].taps;
+  }
+  std::int64_t row_length() const { return taps() * channels; }
+  std::int64_t rows_per_sample() const {
+    return static_cast<std::int64_t>(axes[0].rows) * axes[1].rows * axes[2].rows;
+  }
+};
+
+// One stride phase of backward data along one axis: input indices i = r + j s, j in [0, rows), with
+// the taps k = (r + p) mod s (mod s) and, per tap, output o = j + (r + p - k) / s.
+struct PhaseAxis {
+  int residue = 0;
+  std::vector<int> taps;  // kernel offsets k, descending
+  AxisGather gather;
+};
+
+struct Phase {
+  Gather gather;                      // over dy, rows = the phase's input voxels
+  std::array<int, 3> residue{};
+  std::array<std::vector<int>, 3> taps;
+  std::int64_t weight_offset = 0;     // first row of this phase in the phase-ordered weight
+};
+
+// im2col of conv(x): rows are output voxels (N, Do, Ho, Wo), taps the kernel offsets, source x.
+Gather forward_gather(const Shape& x, const Shape& y, const ConvGeometry& geometry);
+
+// True when the gather reads each source row in place (one tap, row q reads source q, same extents).
+bool gather_is_identity(const Gather& gather);
+
+// The stride phases of backward data: input voxels grouped by (i mod s) per axis, each with its live
+// taps and a gather over dy. weight_offset counts rows of (tap, co) before the phase.
+std::vector<Phase> backward_data_phases(const Shape& x, const Shape& dy, const ConvGeometry& geometry);
+
+// One tile of backward-data work: rows [first, first + count) of a phase's row space.
+struct PhaseTask {
+  std::size_t phase;
+  std::int64_t first;
+  std::int64_t count;
+};
+std::vector<PhaseTask> phase_tasks(const std::vector<Phase>& phases, std::int64_t batch, std::int64_t tile_rows);
+
+// The flat kernel offset (t0 kH + t1) kW + t2 of every live tap of a phase, in gather order.
+std::vector<std::int64_t> phase_tap_offsets(const Phase& phase, const ConvGeometry& geometry);
+
+// Copies `bytes` (a channel run: tens to a few thousand bytes) in inlined 32-byte steps; a libc memcpy
+// call per run costs as much as the copy for the common 32-channel runs.
+inline void copy_run(void* out, const void* in, std::size_t bytes) {
+  char* to = static_cast<char*>(out);
+  const char* from = static_cast<const char*>(in);
+  for (; bytes >= 32; bytes -= 32, to += 32, from += 32) __builtin_memcpy(to, from, 32);
+  if (bytes > 0) std::memcpy(to, from, bytes);
+}
+
+inline void zero_run(void* out, std::size_t bytes) {
+  char* to = static_cast<char*>(out);
+  for (; bytes >= 32; bytes -= 32, to += 32) __builtin_memset(to, 0, 32);
+  if (bytes > 0) std::memset(to, 0, bytes);
+}
+
+// Copies tile rows (count, C) of a phase to their input voxels in dx (N, D, H, W, C).
+template <typename T>
+void scatter_phase_rows(const Phase& phase, const std::array<int, 3>& stride, std::int64_t first, std::int64_t count,
+                        const T* tile, T* dx, const Shape& x_shape) {
+  const std::int64_t channels = x_shape[Activation::C];
+  const AxisGather& a0 = phase.gather.axes[0];
+  const AxisGather& a1 = phase.gather.axes[1];
+  const AxisGather& a2 = phase.gather.axes[2];
+  for (std::int64_t row = first; row < first + count; ++row) {
+    std::int64_t rest = row;
+    const std::int64_t j2 = rest % a2.rows;
+    rest /= a2.rows;
+    const std::int64_t j1 = rest % a1.rows;
+    rest /= a1.rows;
+    const std::int64_t j0 = rest % a0.rows;
+    const std::int64_t n = rest / a0.rows;
+    const std::int64_t i0 = phase.residue[0] + j0 * stride[0];
+    const std::int64_t i1 = phase.residue[1] + j1 * stride[1];
+    const std::int64_t i2 = phase.residue[2] + j2 * stride[2];
+    copy_run(dx + (((n * x_shape[1] + i0) * x_shape[2] + i1) * x_shape[3] + i2) * channels,
+             tile + (row - first) * channels, static_cast<std::size_t>(channels) * sizeof(T));
+  }
+}
+
+// Copies rows [first, first + count) of the gathered matrix into out (count, row_length).
+template <typename T>
+void gather_rows(const T* source, const Gather& gather, std::int64_t first, std::int64_t count, T* out) {
+  const std::int64_t channels = gather.channels;
+  const AxisGather& a0 = gather.axes[0];
+  const AxisGather& a1 = gather.axes[1];
+  const AxisGather& a2 = gather.axes[2];
+  const std::int64_t s0 = gather.source_extent[0], s1 = gather.source_extent[1], s2 = gather.source_extent[2];
+  const std::size_t run_bytes = static_cast<std::size_t>(channels) * sizeof(T);
+  for (std::int64_t row = first; row < first + count; ++row) {
+    std::int64_t rest = row;
+    const int q2 = static_cast<int>(rest % a2.rows);
+    rest /= a2.rows;
+    const int q1 = static_cast<int>(rest % a1.rows);
+    rest /= a1.rows;
+    const int q0 = static_cast<int>(rest % a0.rows);
+    const std::int64_t n = rest / a0.rows;
+    for (int t0 = 0; t0 < a0.taps; ++t0) {
+      const int i0 = a0.source[static_cast<std::size_t>(q0 * a0.taps + t0)];
+      if (i0 < 0) {
+        std::memset(out, 0, run_bytes * static_cast<std::size_t>(a1.taps * a2.taps));
+        out += static_cast<std::int64_t>(a1.taps) * a2.taps * channels;
+        continue;
+      }
+      for (int t1 = 0; t1 < a1.taps; ++t1) {
+        const int i1 = a1.source[static_cast<std::size_t>(q1 * a1.taps + t1)];
+        if (i1 < 0) {
+          std::memset(out, 0, run_bytes * static_cast<std::size_t>(a2.taps));
+          out += static_cast<std::int64_t>(a2.taps) * channels;
+          continue;
+        }
+        const T* line = source + ((n * s0 + i0) * s1 + i1) * s2 * channels;
+        for (int t2 = 0; t2 < a2.taps; ++t2) {
+          const int i2 = a2.source[static_cast<std::size_t>(q2 * a2.taps + t2)];
+          if (i2 < 0) {
+            zero_run(out, run_bytes);
+          } else {
+            copy_run(out, line + static_cast<std::int64_t>(i2) * channels, run_bytes);
+          }
+          out += channels;
+        }
+      }
+    }
+  }
+}
+
+// The f32 AVX2 + FMA implementations (conv_cpu_avx2.cpp), used when plan.avx2 is set.
+void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& geometry,
+                       const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& y);
+void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeometry& geometry, const CpuConvPlan& plan,
+                             std::vector<Tensor>& scratch, Tensor& dx);
+void conv_backward_weight_avx2(const Tensor& x, const Tensor& dy, const ConvGeometry& geometry,
+                               const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& dw);
+
+}  // namespace nnuc::cpu

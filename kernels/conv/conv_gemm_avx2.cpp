@@ -1,0 +1,194 @@
+// AVX2 + FMA f32 GEMM for the CPU convolutions (see conv_gemm.h).
+//
+// Loop nest (BLIS order): K blocks of kKc -> row blocks of A -> 16-column panels of B -> 6-row micro
+// tiles. A B micro-panel (kKc x 16 floats = 16 KB; packed on the fly when B is plain) stays in L1
+// across the row block's micro tiles; the A block stays in L2 across the panels. A row-major A is read
+// in place (6 row streams); a column-major A (backward weight's col^T) is packed per block into
+// 6-row micro panels. Per K step a micro tile does 2 B loads, 6 broadcasts and 12 FMAs (2 FMA pipes:
+// 6 cycles), so it runs near the FMA peak.
+#include "kernels/conv/conv_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/core/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define NNUC_HAS_X86 1
+#endif
+
+namespace nnuc::cpu {
+
+#ifdef NNUC_HAS_X86
+
+bool has_avx2_fma() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return supported;
+}
+
+namespace {
+
+constexpr std::int64_t kMr = 6;
+constexpr std::int64_t kKc = 256;
+constexpr std::int64_t kMc = 72;
+constexpr std::int64_t kMcWhole = 320;  // up to this many rows, one row block covers all of A (<= 320 KB)
+
+#define NNUC_AVX2_FMA __attribute__((target("avx2,fma")))
+
+// Lanes j < count of an 8-lane mask.
+NNUC_AVX2_FMA inline __m256i lane_mask(int count) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
+}
+
+// C[0:R, 0:16] (+)= sum_k A[0:R, k] B[k, 0:16]. Edge: only the first `cols` columns exist.
+template <int R, bool Edge>
+NNUC_AVX2_FMA void micro_tile(std::int64_t kc, const float* a, std::int64_t a_row, std::int64_t a_k, const float* b,
+                              std::int64_t b_k, float* c, std::int64_t c_row, bool accumulate, int cols) {
+  __m256 low[R], high[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    low[r] = _mm256_setzero_ps();
+    high[r] = _mm256_setzero_ps();
+  }
+  const __m256i mask_low = lane_mask(Edge ? cols : 8);
+  const __m256i mask_high = lane_mask(Edge ? cols - 8 : 8);
+  for (std::int64_t step = 0; step < kc; ++step) {
+    const __m256 b_low = Edge ? _mm256_maskload_ps(b, mask_low) : _mm256_loadu_ps(b);
+    const __m256 b_high = Edge ? _mm256_maskload_ps(b + 8, mask_high) : _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 value = _mm256_broadcast_ss(a + r * a_row);
+      low[r] = _mm256_fmadd_ps(value, b_low, low[r]);
+      high[r] = _mm256_fmadd_ps(value, b_high, high[r]);
+    }
+    a += a_k;
+    b += b_k;
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * c_row;
+    if (Edge) {
+      if (accumulate) {
+        low[r] = _mm256_add_ps(low[r], _mm256_maskload_ps(row, mask_low));
+        high[r] = _mm256_add_ps(high[r], _mm256_maskload_ps(row + 8, mask_high));
+      }
+      _mm256_maskstore_ps(row, mask_low, low[r]);
+      _mm256_maskstore_ps(row + 8, mask_high, high[r]);
+    } else {
+      if (accumulate) {
+        low[r] = _mm256_add_ps(low[r], _mm256_loadu_ps(row));
+        high[r] = _mm256_add_ps(high[r], _mm256_loadu_ps(row + 8));
+      }
+      _mm256_storeu_ps(row, low[r]);
+      _mm256_storeu_ps(row + 8, high[r]);
+    }
+  }
+}
+
+template <bool Edge>
+NNUC_AVX2_FMA void micro_tile_rows(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
+                                   std::int64_t a_k, const float* b, std::int64_t b_k, float* c, std::int64_t c_row,
+                                   bool accumulate, int cols) {
+  switch (rows) {
+    case 6: return micro_tile<6, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 5: return micro_tile<5, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 4: return micro_tile<4, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 3: return micro_tile<3, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 2: return micro_tile<2, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    default: return micro_tile<1, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+  }
+}
+
+// Copies B[k0 : k0 + kc, n0 : n0 + cols] (plain layout) into a zero-padded kc x 16 panel.
+NNUC_AVX2_FMA void pack_panel(const float* b, std::int64_t b_k, std::int64_t kc, int cols, float* panel) {
+  if (cols == kGemmPanelWidth) {
+    for (std::int64_t step = 0; step < kc; ++step, b += b_k, panel += kGemmPanelWidth) {
+      _mm256_store_ps(panel, _mm256_loadu_ps(b));
+      _mm256_store_ps(panel + 8, _mm256_loadu_ps(b + 8));
+    }
+    return;
+  }
+  const __m256i mask_low = lane_mask(cols), mask_high = lane_mask(cols - 8);
+  for (std::int64_t step = 0; step < kc; ++step, b += b_k, panel += kGemmPanelWidth) {
+    _mm256_store_ps(panel, _mm256_maskload_ps(b, mask_low));
+    _mm256_store_ps(panel + 8, _mm256_maskload_ps(b + 8, mask_high));
+  }
+}
+
+// Copies A[i0 : i0 + rows, k0 : k0 + kc] into micro panels of kMr rows: panel g holds, for each k,
+// the kMr values of rows i0 + g kMr ... (zero past `rows`). Used when A is column-major (row
+// stride 1), whose K steps are a row stride apart: packed, a micro tile reads one contiguous stream.
+NNUC_AVX2_FMA void pack_a(const float* a, std::int64_t a_k, std::int64_t rows, std::int64_t kc, float* packed) {
+  for (std::int64_t g = 0; g < rows; g += kMr) {
+    const std::int64_t count = std::min(kMr, rows - g);
+    const float* source = a + g;
+    if (count == kMr) {
+      for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMr)
+        std::memcpy(packed, source, kMr * sizeof(float));
+      continue;
+    }
+    for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMr) {
+      std::int64_t r = 0;
+      for (; r < count; ++r) packed[r] = source[r];
+      for (; r < kMr; ++r) packed[r] = 0.0f;
+    }
+  }
+}
+
+}  // namespace
+
+NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k, GemmA a, GemmB b, float* c,
+                                 std::int64_t c_row, bool accumulate) {
+  alignas(32) float panel[kKc * kGemmPanelWidth];  // a plain B micro-panel, packed (16 KB)
+  const bool pack_a_block = a.row_stride == 1 && a.k_stride != 1;
+  alignas(32) float a_block[kMc * kKc];  // a column-major A block, packed (72 KB)
+  // Row blocks: all of a plain A when it is short (each B panel is then read once per K block), else
+  // kMc rows (the A block stays in L2 while the B panels stream past it).
+  const std::int64_t mc = !pack_a_block && m <= kMcWhole ? m : kMc;
+  for (std::int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const std::int64_t kc = std::min(kKc, k - k0);
+    const bool add = accumulate || k0 > 0;
+    for (std::int64_t m0 = 0; m0 < m; m0 += mc) {
+      const std::int64_t m_end = std::min(m, m0 + mc);
+      if (pack_a_block) pack_a(a.data + m0 + k0 * a.k_stride, a.k_stride, m_end - m0, kc, a_block);
+      for (std::int64_t n0 = 0; n0 < n; n0 += kGemmPanelWidth) {
+        const int cols = static_cast<int>(std::min(kGemmPanelWidth, n - n0));
+        const float* b_panel = panel;
+        if (b.packed) {
+          b_panel = b.data + ((n0 / kGemmPanelWidth) * k + k0) * kGemmPanelWidth;
+        } else {
+          pack_panel(b.data + k0 * b.k_stride + n0, b.k_stride, kc, cols, panel);
+        }
+        for (std::int64_t i0 = m0; i0 < m_end; i0 += kMr) {
+          const std::int64_t rows = std::min(kMr, m_end - i0);
+          const float* a_tile = pack_a_block ? a_block + (i0 - m0) * kc : a.data + i0 * a.row_stride + k0 * a.k_stride;
+          const std::int64_t a_row = pack_a_block ? 1 : a.row_stride;
+          const std::int64_t a_k = pack_a_block ? kMr : a.k_stride;
+          float* c_tile = c + i0 * c_row + n0;
+          if (cols == kGemmPanelWidth) {
+            micro_tile_rows<false>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);
+          } else {
+            micro_tile_rows<true>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+#else  // not x86: the convolutions use Eigen
+
+bool has_avx2_fma() { return false; }
+
+void gemm_f32_avx2(std::int64_t, std::int64_t, std::int64_t, GemmA, GemmB, float*, std::int64_t, bool) {
+  NNUC_THROW(Error, "gemm_f32_avx2: this CPU has no AVX2 (callers check has_avx2_fma())");
+}
+
+#endif
+
+}  // namespace nnuc::cpu

@@ -1,0 +1,73 @@
+#include "kernels/conv/conv_plan.h"
+
+#include <mutex>
+#include <tuple>
+
+#include "kernels/core/context.h"
+
+namespace nnuc {
+
+ConvPlanKey ConvPlanKey::make(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
+                              DType dtype, std::size_t workspace_cap) {
+  ConvPlanKey key;
+  key.pass = pass;
+  key.dtype = dtype;
+  for (int axis = 0; axis < 5; ++axis) {
+    key.x[static_cast<std::size_t>(axis)] = x[axis];
+    key.w[static_cast<std::size_t>(axis)] = w[axis];
+  }
+  for (std::size_t axis = 0; axis < 3; ++axis) {
+    key.geometry[axis] = geometry.kernel[axis];
+    key.geometry[3 + axis] = geometry.stride[axis];
+    key.geometry[6 + axis] = geometry.padding[axis];
+  }
+  key.workspace_cap = workspace_cap;
+  return key;
+}
+
+bool ConvPlanKey::operator<(const ConvPlanKey& other) const {
+  return std::tie(pass, dtype, x, w, geometry, workspace_cap) <
+         std::tie(other.pass, other.dtype, other.x, other.w, other.geometry, other.workspace_cap);
+}
+
+std::optional<ConvPlan> ConvPlanCache::find(const ConvPlanKey& key) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = plans_.find(key);
+  if (found == plans_.end()) return std::nullopt;
+  return found->second;
+}
+
+void ConvPlanCache::insert(const ConvPlanKey& key, const ConvPlan& plan) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  plans_[key] = plan;
+}
+
+void ConvPlanCache::import_from(const ConvPlanCache& other) {
+  if (&other == this) return;
+  std::map<ConvPlanKey, ConvPlan> copied;
+  {
+    std::lock_guard<std::mutex> lock(other.mutex_);
+    copied = other.plans_;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  plans_.insert(copied.begin(), copied.end());
+}
+
+std::size_t ConvPlanCache::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plans_.size();
+}
+
+void ConvPlanCache::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  plans_.clear();
+}
+
+ConvPlanCache& Context::conv_plans() const {
+  static std::mutex creation;  // a context may be shared by threads (Context::cpu() is)
+  std::lock_guard<std::mutex> lock(creation);
+  if (!conv_plans_) conv_plans_ = std::make_shared<ConvPlanCache>();
+  return *conv_plans_;
+}
+
+}  // namespace nnuc
