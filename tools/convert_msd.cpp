@@ -44,12 +44,18 @@ int run_convert_msd(int argc, char** argv) {
       print_convert_msd_usage();
       return 0;
     }
-    if (option == "-i") task = args.value(option);
-    else if (option == "-o") output = args.value(option);
-    else if (option == "-overwrite_id" || option == "--overwrite-id") options.overwrite_id = static_cast<int>(args.integer(option, 0, 9999));
-    else if (option == "-np") options.threads = static_cast<int>(args.integer(option, 1, 256));
-    else if (option == "--verify") verify = true;
-    else args.unknown(option);
+    if (option == "-i")
+      task = args.value(option);
+    else if (option == "-o")
+      output = args.value(option);
+    else if (option == "-overwrite_id" || option == "--overwrite-id")
+      options.overwrite_id = static_cast<int>(args.integer(option, 0, 9999));
+    else if (option == "-np")
+      options.threads = static_cast<int>(args.integer(option, 1, 256));
+    else if (option == "--verify")
+      verify = true;
+    else
+      args.unknown(option);
   }
   NNUC_CHECK(!task.empty(), "nnuc convert-msd: -i TASK_FOLDER is required (see nnuc convert-msd --help)");
   NNUC_CHECK(!output.empty(), "nnuc convert-msd: no output root: pass -o RAW_ROOT or set nnUNet_raw");

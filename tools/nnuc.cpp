@@ -7,6 +7,7 @@
 
 #include "kernels/core/context.h"
 #include "kernels/core/error.h"
+#include "tools/data_commands.h"
 #include "tools/selfcheck.h"
 
 namespace {
@@ -18,6 +19,9 @@ void print_usage() {
       "commands:\n"
       "  demo        run the main job on the bundled default data (today: the kernel self-check)\n"
       "  selfcheck   run every kernel on CPU (and CUDA when present) against references\n"
+      "  verify      check a raw dataset (-i RAW_DATASET_DIR or -d ID with nnUNet_raw); all problems listed\n"
+      "  synth       write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)\n"
+      "  convert-msd convert a Medical Segmentation Decathlon task folder to nnU-Net v2's raw format\n"
       "  version     print the version and what this build contains\n"
       "  help        this text\n");
 }
@@ -48,6 +52,9 @@ int main(int argc, char** argv) {
     }
     if (command == "version" || command == "--version") return version();
     if (command == "selfcheck" || command == "demo") return nnuc::tools::run_selfcheck(argc - 2, argv + 2);
+    if (command == "verify") return nnuc::tools::run_verify(argc - 2, argv + 2);
+    if (command == "synth") return nnuc::tools::run_synth(argc - 2, argv + 2);
+    if (command == "convert-msd") return nnuc::tools::run_convert_msd(argc - 2, argv + 2);
     std::fprintf(stderr, "nnuc: unknown command '%s'\n\n", command.c_str());
     print_usage();
     return 2;

@@ -1,4 +1,6 @@
 // `nnuc synth`: writes a complete synthetic nnU-Net raw dataset, deterministic from a seed.
+#include "data/synth/synth.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,7 +10,6 @@
 
 #include "data/dataset/raw_dataset.h"
 #include "data/dataset/verification.h"
-#include "data/synth/synth.h"
 #include "tools/data_commands.h"
 
 namespace nnuc::tools {
@@ -50,10 +51,14 @@ std::vector<data::synth::StructureKind> parse_structures(const std::string& text
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ',')) {
-    if (item == "ellipsoid") kinds.push_back(data::synth::StructureKind::ellipsoid);
-    else if (item == "tube") kinds.push_back(data::synth::StructureKind::tube);
-    else if (item == "nested") kinds.push_back(data::synth::StructureKind::nested);
-    else NNUC_THROW(InvalidInput, "nnuc synth: --structures entry '", item, "': expected ellipsoid, tube or nested");
+    if (item == "ellipsoid")
+      kinds.push_back(data::synth::StructureKind::ellipsoid);
+    else if (item == "tube")
+      kinds.push_back(data::synth::StructureKind::tube);
+    else if (item == "nested")
+      kinds.push_back(data::synth::StructureKind::nested);
+    else
+      NNUC_THROW(InvalidInput, "nnuc synth: --structures entry '", item, "': expected ellipsoid, tube or nested");
   }
   NNUC_CHECK(!kinds.empty(), "nnuc synth: --structures is empty");
   return kinds;
@@ -77,14 +82,22 @@ int run_synth(int argc, char** argv) {
       print_synth_usage();
       return 0;
     }
-    if (option == "--preset") (void)args.value(option);
-    else if (option == "-o") output = args.value(option);
-    else if (option == "-d") config.dataset_id = static_cast<int>(args.integer(option, 0, 9999));
-    else if (option == "--name") config.dataset_name = args.value(option);
-    else if (option == "--cases") config.num_cases = static_cast<int>(args.integer(option, 1, 100000));
-    else if (option == "--test-cases") config.num_test_cases = static_cast<int>(args.integer(option, 0, 100000));
-    else if (option == "--seed") config.seed = static_cast<std::uint64_t>(args.integer(option, 0, INT64_MAX));
-    else if (option == "--channels") config.num_channels = static_cast<int>(args.integer(option, 1, 16));
+    if (option == "--preset")
+      (void)args.value(option);
+    else if (option == "-o")
+      output = args.value(option);
+    else if (option == "-d")
+      config.dataset_id = static_cast<int>(args.integer(option, 0, 9999));
+    else if (option == "--name")
+      config.dataset_name = args.value(option);
+    else if (option == "--cases")
+      config.num_cases = static_cast<int>(args.integer(option, 1, 100000));
+    else if (option == "--test-cases")
+      config.num_test_cases = static_cast<int>(args.integer(option, 0, 100000));
+    else if (option == "--seed")
+      config.seed = static_cast<std::uint64_t>(args.integer(option, 0, INT64_MAX));
+    else if (option == "--channels")
+      config.num_channels = static_cast<int>(args.integer(option, 1, 16));
     else if (option == "--classes") {
       config.num_classes = static_cast<int>(args.integer(option, 1, 64));
       classes_set = true;
@@ -98,18 +111,28 @@ int run_synth(int argc, char** argv) {
       config.modality = modality == "ct" ? data::synth::Modality::ct : data::synth::Modality::mri;
       if (config.modality == data::synth::Modality::ct && config.noise < 1) config.noise = 12.0;  // HU, not relative
       if (config.modality == data::synth::Modality::mri && config.noise > 1) config.noise = 0.04;
-    } else if (option == "--structures") config.structures = parse_structures(args.value(option));
-    else if (option == "--noise") config.noise = args.real(option, 0, 1e4);
-    else if (option == "--bias-field") config.bias_field = args.real(option, 0, 3);
-    else if (option == "--ignore-label") config.ignore_label = true;
-    else if (option == "--file-ending") config.file_ending = args.value(option);
-    else if (option == "-np") config.threads = static_cast<int>(args.integer(option, 1, 256));
-    else if (option == "--verify") verify = true;
-    else if (option == "-q" || option == "--quiet") quiet = true;
-    else args.unknown(option);
+    } else if (option == "--structures")
+      config.structures = parse_structures(args.value(option));
+    else if (option == "--noise")
+      config.noise = args.real(option, 0, 1e4);
+    else if (option == "--bias-field")
+      config.bias_field = args.real(option, 0, 3);
+    else if (option == "--ignore-label")
+      config.ignore_label = true;
+    else if (option == "--file-ending")
+      config.file_ending = args.value(option);
+    else if (option == "-np")
+      config.threads = static_cast<int>(args.integer(option, 1, 256));
+    else if (option == "--verify")
+      verify = true;
+    else if (option == "-q" || option == "--quiet")
+      quiet = true;
+    else
+      args.unknown(option);
   }
   NNUC_CHECK(!classes_set || config.anatomy == data::synth::Anatomy::generic,
-             "nnuc synth: --classes applies to the tiny (generic) preset only; the ", preset, " anatomy has fixed labels");
+             "nnuc synth: --classes applies to the tiny (generic) preset only; the ", preset,
+             " anatomy has fixed labels");
   data::synth::validate_synth_config(config);
   if (output.empty()) {
     const data::NnunetRoots roots = data::NnunetRoots::from_environment();
@@ -123,7 +146,8 @@ int run_synth(int argc, char** argv) {
     if (done == total) std::fprintf(stderr, "\n");
   });
   std::printf("nnuc synth: wrote %d training and %d test case(s) (preset %s, seed %llu) to %s\n", config.num_cases,
-              config.num_test_cases, config.preset.c_str(), static_cast<unsigned long long>(config.seed), output.c_str());
+              config.num_test_cases, config.preset.c_str(), static_cast<unsigned long long>(config.seed),
+              output.c_str());
   if (!verify) return 0;
   const data::VerificationReport report = data::verify_dataset(output);
   std::printf("%s", report.summary().c_str());

@@ -48,17 +48,27 @@ int run_verify(int argc, char** argv) {
       print_verify_usage();
       return 0;
     }
-    if (option == "-i") folder = args.value(option);
-    else if (option == "-d") dataset = args.value(option);
-    else if (option == "--json") json_path = args.value(option);
-    else if (option == "-np") options.threads = static_cast<int>(args.integer(option, 1, 256));
-    else if (option == "--no-record") record = false;
-    else if (option == "--no-test") options.check_test_images = false;
-    else if (option == "--max-lines") max_lines = args.integer(option, 0, 1000000000);
-    else if (option == "-q" || option == "--quiet") quiet = true;
-    else args.unknown(option);
+    if (option == "-i")
+      folder = args.value(option);
+    else if (option == "-d")
+      dataset = args.value(option);
+    else if (option == "--json")
+      json_path = args.value(option);
+    else if (option == "-np")
+      options.threads = static_cast<int>(args.integer(option, 1, 256));
+    else if (option == "--no-record")
+      record = false;
+    else if (option == "--no-test")
+      options.check_test_images = false;
+    else if (option == "--max-lines")
+      max_lines = args.integer(option, 0, 1000000000);
+    else if (option == "-q" || option == "--quiet")
+      quiet = true;
+    else
+      args.unknown(option);
   }
-  NNUC_CHECK(folder.empty() != dataset.empty(), "nnuc verify: expected exactly one of -i DIR or -d ID (see nnuc verify --help)");
+  NNUC_CHECK(folder.empty() != dataset.empty(),
+             "nnuc verify: expected exactly one of -i DIR or -d ID (see nnuc verify --help)");
   if (!dataset.empty()) folder = data::raw_dataset_folder(dataset, data::NnunetRoots::from_environment());
 
   const bool json_to_stdout = json_path == "-";
@@ -75,7 +85,8 @@ int run_verify(int argc, char** argv) {
     std::printf("%s", report.summary(static_cast<std::size_t>(max_lines)).c_str());
     if (!json_path.empty()) data::write_file_atomic(json_path, report.to_json().dump(2) + "\n");
   }
-  if (record && report.with_code("dataset_folder_missing").empty() && report.with_code("dataset_json_missing").empty()) {
+  if (record && report.with_code("dataset_folder_missing").empty() &&
+      report.with_code("dataset_json_missing").empty()) {
     try {
       data::write_verification_record(folder, report);
     } catch (const std::exception& e) {

@@ -87,6 +87,8 @@ void time_iterations(benchmark::State& state, const Context& ctx, Work&& work) {
     CUDA_CHECK_PRINT(cudaEventDestroy(stop));
     return;
   }
+#else
+  (void)ctx;
 #endif
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();

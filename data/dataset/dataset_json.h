@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/dataset/problem.h"
 
@@ -40,9 +39,9 @@ struct DatasetJson {
   std::vector<LabelDefinition> labels;     // file order, including background and ignore
   std::optional<std::vector<int>> regions_class_order;
   std::int64_t num_training = 0;
-  std::string file_ending;                    // ".nii.gz" or ".nii"
-  std::string overwrite_image_reader_writer;  // empty when absent
-  std::optional<std::vector<DatasetEntry>> dataset;  // the "dataset" dict, in file order
+  std::string file_ending;                                          // ".nii.gz" or ".nii"
+  std::string overwrite_image_reader_writer;                        // empty when absent
+  std::optional<std::vector<DatasetEntry>> dataset;                 // the "dataset" dict, in file order
   nlohmann::ordered_json other = nlohmann::ordered_json::object();  // every other key (name, licence, ...)
 
   int num_channels() const { return static_cast<int>(channel_names.size()); }

@@ -64,10 +64,13 @@ DatasetJson convert_msd_dataset_json(const nlohmann::ordered_json& msd, const st
   nlohmann::ordered_json labels = nlohmann::ordered_json::object();
   for (auto it = msd["labels"].begin(); it != msd["labels"].end(); ++it) {
     const std::string& key = it.key();
-    const bool integer = !key.empty() && key.size() < 9 &&
-                         std::all_of(key.begin(), key.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-    NNUC_CHECK(integer, source, ": field 'labels.", key, "': expected an integer label id as key (MSD form {\"0\": \"background\"})");
-    NNUC_CHECK(it.value().is_string(), source, ": field 'labels.", key, "' = ", it.value().dump(), ": expected a label name string");
+    const bool integer = !key.empty() && key.size() < 9 && std::all_of(key.begin(), key.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
+    NNUC_CHECK(integer, source, ": field 'labels.", key,
+               "': expected an integer label id as key (MSD form {\"0\": \"background\"})");
+    NNUC_CHECK(it.value().is_string(), source, ": field 'labels.", key, "' = ", it.value().dump(),
+               ": expected a label name string");
     labels[it.value().get<std::string>()] = std::stoi(key);
   }
   v2["labels"] = labels;
@@ -107,7 +110,8 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
   const fs::path task(task_folder);
   std::error_code error;
   for (const char* sub : {"imagesTr", "labelsTr"}) {
-    NNUC_CHECK(fs::is_directory(task / sub, error), "MSD task folder '", task_folder, "': subfolder ", sub, " is missing");
+    NNUC_CHECK(fs::is_directory(task / sub, error), "MSD task folder '", task_folder, "': subfolder ", sub,
+               " is missing");
   }
   const std::string json_path = (task / "dataset.json").string();
   NNUC_CHECK(fs::is_regular_file(json_path, error), "MSD task folder '", task_folder, "': dataset.json is missing");
@@ -119,9 +123,10 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
   const std::string digits = underscore == std::string::npos || folder_name.rfind("Task", 0) != 0
                                  ? std::string()
                                  : folder_name.substr(4, underscore - 4);
-  NNUC_CHECK(!digits.empty() && digits.size() <= 4 &&
-                 std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }),
-             "MSD task folder name '", folder_name, "': expected TaskNN_Name (e.g. Task04_Hippocampus)");
+  NNUC_CHECK(
+      !digits.empty() && digits.size() <= 4 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }),
+      "MSD task folder name '", folder_name, "': expected TaskNN_Name (e.g. Task04_Hippocampus)");
   const std::string task_name = folder_name.substr(underscore + 1);
   NNUC_CHECK(!task_name.empty(), "MSD task folder name '", folder_name, "': the name after '_' is empty");
   const int target_id = options.overwrite_id.value_or(std::stoi(digits));
@@ -158,13 +163,16 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
     bool split;  // image to split, else label to copy
   };
   std::vector<Job> jobs;
-  for (const std::string& file : msd_files((task / "imagesTr").string())) jobs.push_back({file, (target / "imagesTr").string(), true});
+  for (const std::string& file : msd_files((task / "imagesTr").string()))
+    jobs.push_back({file, (target / "imagesTr").string(), true});
   result.training_images = static_cast<int>(jobs.size());
   if (fs::is_directory(task / "imagesTs", error)) {
-    for (const std::string& file : msd_files((task / "imagesTs").string())) jobs.push_back({file, (target / "imagesTs").string(), true});
+    for (const std::string& file : msd_files((task / "imagesTs").string()))
+      jobs.push_back({file, (target / "imagesTs").string(), true});
   }
   result.test_images = static_cast<int>(jobs.size()) - result.training_images;
-  for (const std::string& file : msd_files((task / "labelsTr").string())) jobs.push_back({file, (target / "labelsTr").string(), false});
+  for (const std::string& file : msd_files((task / "labelsTr").string()))
+    jobs.push_back({file, (target / "labelsTr").string(), false});
   result.labels = static_cast<int>(jobs.size()) - result.training_images - result.test_images;
 
   std::atomic<std::size_t> next{0};
@@ -178,7 +186,8 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
         if (job.split) {
           channels += split_4d_nifti(job.source, job.output_folder);
         } else {
-          write_file_atomic((fs::path(job.output_folder) / fs::path(job.source).filename()).string(), read_file_text(job.source));
+          write_file_atomic((fs::path(job.output_folder) / fs::path(job.source).filename()).string(),
+                            read_file_text(job.source));
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(failures_mutex);

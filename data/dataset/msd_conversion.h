@@ -13,10 +13,9 @@
 // The target id (NN unless overridden) must not be taken in any nnU-Net root (nnU-Net's rule).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "data/dataset/dataset_json.h"
 #include "data/dataset/raw_dataset.h"

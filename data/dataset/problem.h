@@ -5,10 +5,9 @@
 // and names the value found and what was expected.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace nnuc::data {
 

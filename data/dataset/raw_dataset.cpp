@@ -84,7 +84,8 @@ std::vector<RawCase> find_training_cases(const std::string& dataset_folder, cons
     for (const DatasetEntry& entry : *json.dataset) {
       RawCase raw_case;
       raw_case.id = entry.id;
-      for (const std::string& image : entry.images) raw_case.images.push_back(resolve_dataset_path(dataset_folder, image));
+      for (const std::string& image : entry.images)
+        raw_case.images.push_back(resolve_dataset_path(dataset_folder, image));
       raw_case.label = resolve_dataset_path(dataset_folder, entry.label);
       cases.push_back(std::move(raw_case));
     }
@@ -93,7 +94,8 @@ std::vector<RawCase> find_training_cases(const std::string& dataset_folder, cons
   const std::string images_folder = (fs::path(dataset_folder) / "imagesTr").string();
   const std::string labels_folder = (fs::path(dataset_folder) / "labelsTr").string();
   std::vector<RawCase> cases = find_prediction_cases(images_folder, json.file_ending);
-  for (RawCase& raw_case : cases) raw_case.label = (fs::path(labels_folder) / (raw_case.id + json.file_ending)).string();
+  for (RawCase& raw_case : cases)
+    raw_case.label = (fs::path(labels_folder) / (raw_case.id + json.file_ending)).string();
   return cases;
 }
 
@@ -120,8 +122,10 @@ std::string expand_env_vars(const std::string& text) {
       while (end < text.size() && is_name_char(text[end])) name += text[end++];
     }
     const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
-    if (value != nullptr) out += value;
-    else out += text.substr(i, end - i);
+    if (value != nullptr)
+      out += value;
+    else
+      out += text.substr(i, end - i);
     i = std::max(end, i + 1);
   }
   return out;
@@ -198,12 +202,13 @@ std::string dataset_name_from_id_or_name(const std::string& id_or_name, const Nn
 }
 
 std::string raw_dataset_folder(const std::string& id_or_name, const NnunetRoots& roots) {
-  NNUC_CHECK(!roots.raw.empty(), "nnUNet_raw is not set: set it to the folder holding DatasetXXX_Name folders, or pass -i DIR");
+  NNUC_CHECK(!roots.raw.empty(),
+             "nnUNet_raw is not set: set it to the folder holding DatasetXXX_Name folders, or pass -i DIR");
   const std::string name = dataset_name_from_id_or_name(id_or_name, roots);
   const std::string folder = (fs::path(roots.raw) / name).string();
   std::error_code error;
-  NNUC_CHECK(fs::is_directory(folder, error), "raw dataset folder '", folder, "' does not exist (dataset '",
-             id_or_name, "')");
+  NNUC_CHECK(fs::is_directory(folder, error), "raw dataset folder '", folder, "' does not exist (dataset '", id_or_name,
+             "')");
   return folder;
 }
 

@@ -183,10 +183,12 @@ void write_verification_record(const std::string& dataset_folder, const Verifica
 VerificationStatus verification_status(const std::string& dataset_folder) {
   const std::string path = (fs::path(dataset_folder) / kVerificationRecordName).string();
   std::error_code error;
-  if (!fs::exists(path, error)) return {false, "not verified: no " + path + " (run `nnuc verify -i " + dataset_folder + "`)"};
+  if (!fs::exists(path, error))
+    return {false, "not verified: no " + path + " (run `nnuc verify -i " + dataset_folder + "`)"};
   try {
     const nlohmann::json record = nlohmann::json::parse(read_file_text(path));
-    if (record.value("format", "") != "nnuc-dataset-verification/1") return {false, "unreadable verification record " + path};
+    if (record.value("format", "") != "nnuc-dataset-verification/1")
+      return {false, "unreadable verification record " + path};
     if (!record.value("ok", false)) {
       const auto errors = record.contains("report") ? record["report"].value("errors", 0) : 0;
       return {false, "the last verification found " + std::to_string(errors) + " error(s) (" + path + ")"};

@@ -30,10 +30,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/dataset/problem.h"
 #include "data/nifti/nifti_io.h"
@@ -41,9 +40,9 @@
 namespace nnuc::data {
 
 struct VerifyOptions {
-  int threads = 0;                          // case readers in parallel; 0 = hardware concurrency (at most 8)
-  NiftiReadOptions read_options;            // byte caps of the reader
-  bool check_test_images = true;            // also check imagesTs/ naming and channels (as warnings)
+  int threads = 0;                // case readers in parallel; 0 = hardware concurrency (at most 8)
+  NiftiReadOptions read_options;  // byte caps of the reader
+  bool check_test_images = true;  // also check imagesTs/ naming and channels (as warnings)
   std::function<void(std::size_t done, std::size_t total)> progress;  // after each case (serialized)
 };
 

@@ -75,7 +75,8 @@ class CaseChecker {
     const std::string against = " vs " + ref.path;
     if (other.shape != ref.shape) {
       add(Severity::error, "shape_mismatch", other.path,
-          std::string(what) + " shape " + format_array(other.shape) + " differs from " + format_array(ref.shape) + against);
+          std::string(what) + " shape " + format_array(other.shape) + " differs from " + format_array(ref.shape) +
+              against);
     }
     if (!all_close(other.geometry.spacing.data(), ref.geometry.spacing.data(), 3)) {
       add(Severity::error, "spacing_mismatch", other.path,
@@ -108,15 +109,17 @@ class CaseChecker {
     try {
       image = read_nifti(path, options);
     } catch (const std::exception& e) {
-      add(Severity::error, "unreadable_file", path, std::string("cannot read channel ") + std::to_string(channel) + ": " + e.what());
+      add(Severity::error, "unreadable_file", path,
+          std::string("cannot read channel ") + std::to_string(channel) + ": " + e.what());
       return;
     }
     report_warnings(path, image.warnings);
     const Tensor& voxels = image.voxels;  // (T, a0, a1, a2)
     if (voxels.dim(0) != 1) {
       add(Severity::error, "image_not_3d", path,
-          "image holds " + std::to_string(voxels.dim(0)) + " volumes: expected one 3-D volume per channel file "
-          "(split multi-channel files into _0000, _0001, ...; `nnuc convert-msd` does this for MSD tasks)");
+          "image holds " + std::to_string(voxels.dim(0)) +
+              " volumes: expected one 3-D volume per channel file "
+              "(split multi-channel files into _0000, _0001, ...; `nnuc convert-msd` does this for MSD tasks)");
     }
     if (image.non_finite_voxels > 0) {
       const float* values = voxels.data<float>();
@@ -130,18 +133,21 @@ class CaseChecker {
       }
       if (nan_count > 0) {
         add(Severity::error, "image_nan", path,
-            std::to_string(nan_count) + " NaN voxel(s), first at " + voxel_position(first_nan, voxels) + ": expected finite values");
+            std::to_string(nan_count) + " NaN voxel(s), first at " + voxel_position(first_nan, voxels) +
+                ": expected finite values");
       }
       if (inf_count > 0) {
         add(Severity::error, "image_inf", path,
-            std::to_string(inf_count) + " infinite voxel(s), first at " + voxel_position(first_inf, voxels) + ": expected finite values");
+            std::to_string(inf_count) + " infinite voxel(s), first at " + voxel_position(first_inf, voxels) +
+                ": expected finite values");
       }
     }
     compare(FileGeometry{path, {voxels.dim(1), voxels.dim(2), voxels.dim(3)}, image.geometry},
             ("channel " + std::to_string(channel)).c_str());
   }
 
-  void check_label(const std::string& path, const std::optional<std::vector<int>>& allowed, const NiftiReadOptions& options) {
+  void check_label(const std::string& path, const std::optional<std::vector<int>>& allowed,
+                   const NiftiReadOptions& options) {
     NiftiImage image;
     try {
       image = read_nifti(path, options);
@@ -152,7 +158,8 @@ class CaseChecker {
     report_warnings(path, image.warnings);
     const Tensor& voxels = image.voxels;
     if (voxels.dim(0) != 1) {
-      add(Severity::error, "label_not_3d", path, "label holds " + std::to_string(voxels.dim(0)) + " volumes: expected one 3-D volume");
+      add(Severity::error, "label_not_3d", path,
+          "label holds " + std::to_string(voxels.dim(0)) + " volumes: expected one 3-D volume");
     }
     const float* values = voxels.data<float>();
     std::int64_t nan_count = 0, inf_count = 0, fraction_count = 0, first_nan = -1, first_inf = -1, first_fraction = -1;
@@ -173,17 +180,20 @@ class CaseChecker {
       }
     }
     if (nan_count > 0) {
-      add(Severity::error, "label_nan", path, std::to_string(nan_count) + " NaN voxel(s), first at " +
-                                                  voxel_position(first_nan, voxels) + ": expected integer labels");
+      add(Severity::error, "label_nan", path,
+          std::to_string(nan_count) + " NaN voxel(s), first at " + voxel_position(first_nan, voxels) +
+              ": expected integer labels");
     }
     if (inf_count > 0) {
-      add(Severity::error, "label_inf", path, std::to_string(inf_count) + " infinite voxel(s), first at " +
-                                                  voxel_position(first_inf, voxels) + ": expected integer labels");
+      add(Severity::error, "label_inf", path,
+          std::to_string(inf_count) + " infinite voxel(s), first at " + voxel_position(first_inf, voxels) +
+              ": expected integer labels");
     }
     if (fraction_count > 0) {
       add(Severity::error, "label_not_integer", path,
-          std::to_string(fraction_count) + " voxel(s) hold non-integer values, first " + format_value(values[first_fraction]) +
-              " at " + voxel_position(first_fraction, voxels) + ": expected integer labels");
+          std::to_string(fraction_count) + " voxel(s) hold non-integer values, first " +
+              format_value(values[first_fraction]) + " at " + voxel_position(first_fraction, voxels) +
+              ": expected integer labels");
     }
     std::vector<double> found;
     for (std::size_t v = 0; v < seen.size(); ++v) {
@@ -198,7 +208,8 @@ class CaseChecker {
     if (allowed) {
       std::vector<double> unexpected;
       for (double value : found) {
-        if (std::none_of(allowed->begin(), allowed->end(), [value](int a) { return static_cast<double>(a) == value; })) {
+        if (std::none_of(allowed->begin(), allowed->end(),
+                         [value](int a) { return static_cast<double>(a) == value; })) {
           unexpected.push_back(value);
         }
       }
@@ -210,14 +221,17 @@ class CaseChecker {
       }
     }
     if (found.size() == 1 && found[0] == 0.0 && nan_count + inf_count + fraction_count == 0) {
-      add(Severity::warning, "label_all_background", path, "the label map holds only background (0): no foreground in this case");
+      add(Severity::warning, "label_all_background", path,
+          "the label map holds only background (0): no foreground in this case");
     }
-    const bool clean = nan_count + inf_count + fraction_count == 0 && outside.empty() && (found.empty() || found.back() <= 32767);
+    const bool clean =
+        nan_count + inf_count + fraction_count == 0 && outside.empty() && (found.empty() || found.back() <= 32767);
     if (clean && voxels.dim(0) == 1) {
       try {
         (void)read_nifti_label(path, options);
       } catch (const std::exception& e) {
-        add(Severity::error, "label_rejected_by_reader", path, std::string("the label reader refuses this file: ") + e.what());
+        add(Severity::error, "label_rejected_by_reader", path,
+            std::string("the label reader refuses this file: ") + e.what());
       }
     }
     compare(FileGeometry{path, {voxels.dim(1), voxels.dim(2), voxels.dim(3)}, image.geometry}, "label");

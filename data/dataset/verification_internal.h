@@ -22,9 +22,9 @@ struct CaseFiles {
 struct LayoutCheck {
   std::vector<Problem> problems;
   std::optional<DatasetJson> json;
-  std::vector<CaseFiles> cases;              // in nnU-Net's order (sorted ids, or the dict's order)
+  std::vector<CaseFiles> cases;                    // in nnU-Net's order (sorted ids, or the dict's order)
   std::optional<std::vector<int>> allowed_labels;  // when labels are valid: all labels + ignore
-  bool can_check_cases = false;              // false when the layout is too broken to read cases
+  bool can_check_cases = false;                    // false when the layout is too broken to read cases
 };
 
 // dataset.json and folder layout: naming, channels, labels present, stray files, numTraining.

@@ -19,8 +19,9 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }
 
 bool has_image_ending(const std::string& name) {
-  static const char* endings[] = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".gipl", ".png", ".bmp",
-                                  ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ".npz", ".b2nd", ".hdr", ".img", ".gz"};
+  static const char* endings[] = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd",  ".gipl",
+                                  ".png", ".bmp",    ".tif",  ".tiff", ".jpg", ".jpeg", ".npy",
+                                  ".npz", ".b2nd",   ".hdr",  ".img",  ".gz"};
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   return std::any_of(std::begin(endings), std::end(endings), [&](const char* e) { return ends_with(lower, e); });
@@ -100,18 +101,21 @@ class LayoutChecker {
   }
 
   // Scans a folder of channel files: id -> channel index -> path. Bad names are reported.
-  std::map<std::string, std::map<int, std::string>> scan_channels(const std::string& folder, const std::string& folder_name,
+  std::map<std::string, std::map<int, std::string>> scan_channels(const std::string& folder,
+                                                                  const std::string& folder_name,
                                                                   const std::string& file_ending, Severity severity) {
     std::map<std::string, std::map<int, std::string>> cases;
     for (const Entry& entry : list_folder(folder)) {
       if (!classify(entry, folder_name, file_ending, severity)) continue;
       const std::size_t stem_length = entry.name.size() - file_ending.size();
       const std::string stem = entry.name.substr(0, stem_length);
-      const bool well_formed = stem.size() > 5 && stem[stem.size() - 5] == '_' &&
-                               std::all_of(stem.end() - 4, stem.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      const bool well_formed =
+          stem.size() > 5 && stem[stem.size() - 5] == '_' &&
+          std::all_of(stem.end() - 4, stem.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
       if (!well_formed) {
         add(severity, "bad_file_name", entry.path, "",
-            "expected an image name {CASE}_{XXXX}" + file_ending + " with a 4-digit channel index, e.g. case_001_0000" + file_ending);
+            "expected an image name {CASE}_{XXXX}" + file_ending + " with a 4-digit channel index, e.g. case_001_0000" +
+                file_ending);
         continue;
       }
       cases[stem.substr(0, stem.size() - 5)][std::stoi(stem.substr(stem.size() - 4))] = entry.path;
@@ -156,8 +160,9 @@ class LayoutChecker {
       auto [it, inserted] = seen.emplace(lowercase(id), id);
       if (!inserted) {
         add(Severity::warning, "duplicate_case_id", path, id,
-            "case ids '" + it->second + "' and '" + id + "' differ only in letter case: they collide on "
-            "case-insensitive file systems");
+            "case ids '" + it->second + "' and '" + id +
+                "' differ only in letter case: they collide on "
+                "case-insensitive file systems");
       }
     }
   }
@@ -171,7 +176,8 @@ class LayoutChecker {
       num_channels = 1;
       for (const auto& [id, channels] : cases) num_channels = std::max(num_channels, channels.rbegin()->first + 1);
     }
-    out_.cases = check_channels(cases, images_folder, json.file_ending, num_channels, parsed.channels_ok, Severity::error);
+    out_.cases =
+        check_channels(cases, images_folder, json.file_ending, num_channels, parsed.channels_ok, Severity::error);
 
     std::map<std::string, std::string> labels;
     for (const Entry& entry : list_folder(labels_folder)) {
@@ -190,7 +196,8 @@ class LayoutChecker {
     for (const auto& [id, path] : labels) {
       if (cases.count(id) == 0) {
         add(Severity::warning, "label_without_images", path, id,
-            "label file without images in imagesTr (expected " + channel_file_name(id, 0, json.file_ending) + "); it is ignored");
+            "label file without images in imagesTr (expected " + channel_file_name(id, 0, json.file_ending) +
+                "); it is ignored");
       }
     }
     std::vector<std::string> ids;
@@ -200,7 +207,8 @@ class LayoutChecker {
 
   void check_dict_layout(const DatasetJson& json) {
     std::map<std::string, std::string> owner;
-    auto check_file = [&](const std::string& path, const std::string& id, const char* missing_code, const std::string& what) {
+    auto check_file = [&](const std::string& path, const std::string& id, const char* missing_code,
+                          const std::string& what) {
       std::error_code error;
       if (!fs::exists(path, error)) {
         add(Severity::error, missing_code, path, id, what + " of case '" + id + "' does not exist");
@@ -220,7 +228,8 @@ class LayoutChecker {
       CaseFiles case_files;
       case_files.id = raw_case.id;
       for (std::size_t c = 0; c < raw_case.images.size(); ++c) {
-        const bool present = check_file(raw_case.images[c], raw_case.id, "missing_image", "channel " + std::to_string(c));
+        const bool present =
+            check_file(raw_case.images[c], raw_case.id, "missing_image", "channel " + std::to_string(c));
         case_files.images.push_back(present ? raw_case.images[c] : "");
       }
       if (check_file(raw_case.label, raw_case.id, "missing_label", "label")) case_files.label = raw_case.label;
@@ -259,7 +268,8 @@ LayoutCheck check_layout(const std::string& dataset_folder, const VerifyOptions&
   try {
     text = read_file_text(json_path);
   } catch (const std::exception& e) {
-    checker.add(Severity::error, "dataset_json_missing", json_path, "", std::string("cannot read dataset.json: ") + e.what());
+    checker.add(Severity::error, "dataset_json_missing", json_path, "",
+                std::string("cannot read dataset.json: ") + e.what());
     return out;
   }
   DatasetJsonParse parsed = parse_dataset_json_collect(text, json_path);
@@ -274,7 +284,8 @@ LayoutCheck check_layout(const std::string& dataset_folder, const VerifyOptions&
     for (const char* name : {"imagesTr", "labelsTr"}) {
       const std::string path = (fs::path(dataset_folder) / name).string();
       if (!fs::is_directory(path, error)) {
-        checker.add(Severity::error, "folder_missing", path, "", std::string(name) + " is missing (required without a \"dataset\" dict)");
+        checker.add(Severity::error, "folder_missing", path, "",
+                    std::string(name) + " is missing (required without a \"dataset\" dict)");
         folders = false;
       }
     }
@@ -285,11 +296,16 @@ LayoutCheck check_layout(const std::string& dataset_folder, const VerifyOptions&
     checker.check_dict_layout(json);
   }
   if (out.cases.empty()) {
-    checker.add(Severity::error, "no_cases", dataset_folder, "",
-                "no training cases found (expected imagesTr/{CASE}_0000" + json.file_ending + " files or a \"dataset\" dict)");
+    checker.add(
+        Severity::error, "no_cases", dataset_folder, "",
+        "no training cases found (expected imagesTr/{CASE}_0000" + json.file_ending + " files or a \"dataset\" dict)");
   }
   if (parsed.num_training_ok && json.num_training != static_cast<std::int64_t>(out.cases.size())) {
-    Problem problem{Severity::error, "num_training_mismatch", json_path, "", "numTraining",
+    Problem problem{Severity::error,
+                    "num_training_mismatch",
+                    json_path,
+                    "",
+                    "numTraining",
                     "numTraining is " + std::to_string(json.num_training) + " but " + std::to_string(out.cases.size()) +
                         " training case(s) were found"};
     out.problems.push_back(problem);

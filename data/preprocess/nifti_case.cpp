@@ -1,5 +1,6 @@
 #include "data/preprocess/nifti_case.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/core/error.h"
@@ -38,6 +39,11 @@ LoadedCase read_nifti_case(const std::string& identifier, const std::vector<std:
     offset += image.voxels.dim(0) * volume;
   }
   result.spacing = images.front().geometry.spacing;
+  if (images.front().geometry.dim[0] == 2) {
+    // A 2-D image: nnU-Net's SimpleITK reader gives it the spacing (999 * max in-plane, s1, s2) so that
+    // the planner never resamples across "slices".
+    result.spacing[0] = 999.0 * std::max(result.spacing[1], result.spacing[2]);
+  }
   result.reader_properties = {{"reader", "nifti"}, {"geometry", nifti_geometry_to_json(images.front().geometry)}};
   if (!label_file.empty()) {
     NiftiLabel label = read_nifti_label(label_file);

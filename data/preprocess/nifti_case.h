@@ -1,7 +1,8 @@
 // Reading one raw case from NIfTI files into a LoadedCase (case_source.h), the way nnU-Net's image
 // readers do (nnunet_method.md §1.4): channel files in order, a 4-D file contributing one channel per
 // volume; every channel must have the same shape and spacing (exactly; an error otherwise, as in
-// nnU-Net); the label map must have the image's shape. The first channel's geometry becomes the
+// nnU-Net); the label map must have the image's shape. A 2-D file (dim[0] = 2) gets SimpleITKIO's
+// spacing (999 * max(s1, s2), s1, s2). The first channel's geometry becomes the
 // case's reader_properties (nifti_geometry_to_json), so predictions can be written back with it.
 #pragma once
 

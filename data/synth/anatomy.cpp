@@ -18,7 +18,9 @@ constexpr double kMriTissue = 400.0;  // channel-0 intensity of plain tissue in 
 class Palette {
  public:
   Palette(const SynthConfig& config, SynthRandom& case_random)
-      : channels_(config.num_channels), dataset_random_(derive_seed(config.seed, 0xDA7A5E7ull)), case_random_(case_random) {}
+      : channels_(config.num_channels),
+        dataset_random_(derive_seed(config.seed, 0xDA7A5E7ull)),
+        case_random_(case_random) {}
 
   std::vector<double> mri(double base, double jitter = 0.04) {
     std::vector<double> values(static_cast<std::size_t>(channels_));
@@ -39,7 +41,9 @@ class Palette {
     return values;
   }
 
-  std::vector<double> constant(double value) const { return std::vector<double>(static_cast<std::size_t>(channels_), value); }
+  std::vector<double> constant(double value) const {
+    return std::vector<double>(static_cast<std::size_t>(channels_), value);
+  }
 
  private:
   int channels_;
@@ -113,7 +117,8 @@ Canvas generic_attempt(const SynthConfig& config, const CaseGeometryPlan& plan, 
     if (kind == StructureKind::tube) {
       const double body_min = std::min({body.radii[0], body.radii[1], body.radii[2]});
       Vec3 direction{random.normal(), random.normal(), random.normal()};
-      const double norm = std::sqrt(direction[0] * direction[0] + direction[1] * direction[1] + direction[2] * direction[2]);
+      const double norm =
+          std::sqrt(direction[0] * direction[0] + direction[1] * direction[1] + direction[2] * direction[2]);
       Tube tube;
       const int points = 5;
       for (int p = 0; p < points; ++p) {
@@ -164,8 +169,8 @@ Canvas paint_generic_scene(const SynthConfig& config, const CaseGeometryPlan& pl
     Canvas canvas = generic_attempt(config, plan, random);
     if (all_classes_present(canvas, config.num_classes, 4)) return canvas;
   }
-  NNUC_THROW(InvalidInput, "synthetic scene: could not fit ", config.num_classes, " classes into shape (", plan.shape[0],
-             ", ", plan.shape[1], ", ", plan.shape[2], "); expected a larger shape or fewer classes");
+  NNUC_THROW(InvalidInput, "synthetic scene: could not fit ", config.num_classes, " classes into shape (",
+             plan.shape[0], ", ", plan.shape[1], ", ", plan.shape[2], "); expected a larger shape or fewer classes");
 }
 
 Canvas paint_hippocampus_scene(const SynthConfig& config, const CaseGeometryPlan& plan, SynthRandom& random) {
@@ -243,7 +248,7 @@ Canvas paint_spleen_scene(const SynthConfig& config, const CaseGeometryPlan& pla
   };
   organ(random.uniform(0.05, 0.2), random.uniform(-0.1, 0.0), random.uniform(-0.22, -0.15), random.uniform(70, 95),
         random.uniform(0.2, 0.25), random.uniform(0.15, 0.19), 60.0, 0);  // liver
-  for (double side : {-1.0, 1.0}) {                                        // kidneys
+  for (double side : {-1.0, 1.0}) {                                       // kidneys
     organ(random.uniform(-0.25, -0.1), random.uniform(0.1, 0.15), side * random.uniform(0.11, 0.14),
           random.uniform(45, 60), random.uniform(0.06, 0.075), random.uniform(0.045, 0.055), 160.0, 0);
   }
@@ -263,8 +268,9 @@ Canvas paint_spleen_scene(const SynthConfig& config, const CaseGeometryPlan& pla
   const Tube aorta = vertical_tube(0.1, 0.03, random.uniform(0.024, 0.03) * extent[2], 170.0);
 
   Ellipsoid spleen;
-  spleen.center = Vec3{center[0] + random.uniform(-0.08, 0.08) * extent[0],
-                       center[1] + random.uniform(0.05, 0.12) * extent[1], center[2] + random.uniform(0.18, 0.24) * extent[2]};
+  spleen.center =
+      Vec3{center[0] + random.uniform(-0.08, 0.08) * extent[0], center[1] + random.uniform(0.05, 0.12) * extent[1],
+           center[2] + random.uniform(0.18, 0.24) * extent[2]};
   spleen.radii = Vec3{std::min(random.uniform(45, 65), 0.45 * extent[0] + 10.0), random.uniform(0.09, 0.12) * extent[1],
                       random.uniform(0.045, 0.065) * extent[2]};
   spleen.axes = rotation3(random.uniform(-0.5, -0.2), random.uniform(-0.15, 0.15), random.uniform(-0.15, 0.15));
@@ -300,7 +306,8 @@ std::vector<float> smooth_field(const Canvas& canvas, SynthRandom& random, int t
       const double phase = random.uniform(0.0, 2 * kPi);
       factor[static_cast<std::size_t>(a)].resize(static_cast<std::size_t>(canvas.shape[a]));
       for (std::int64_t i = 0; i < canvas.shape[a]; ++i) {
-        factor[static_cast<std::size_t>(a)][static_cast<std::size_t>(i)] = std::cos(frequency * i * canvas.spacing[a] + phase);
+        factor[static_cast<std::size_t>(a)][static_cast<std::size_t>(i)] =
+            std::cos(frequency * i * canvas.spacing[a] + phase);
       }
     }
     const double amplitude = random.uniform(0.5, 1.0) / terms;
@@ -325,7 +332,8 @@ std::vector<float> log_bias_field(const Canvas& canvas, SynthRandom& random, dou
     part[static_cast<std::size_t>(a)].resize(static_cast<std::size_t>(canvas.shape[a]));
     for (std::int64_t i = 0; i < canvas.shape[a]; ++i) {
       const double x = canvas.shape[a] > 1 ? 2.0 * i / (canvas.shape[a] - 1) - 1.0 : 0.0;
-      part[static_cast<std::size_t>(a)][static_cast<std::size_t>(i)] = strength / 6.0 * (linear * x + quadratic * x * x);
+      part[static_cast<std::size_t>(a)][static_cast<std::size_t>(i)] =
+          strength / 6.0 * (linear * x + quadratic * x * x);
     }
   }
   std::vector<float> field(static_cast<std::size_t>(canvas.voxels()));
@@ -333,8 +341,9 @@ std::vector<float> log_bias_field(const Canvas& canvas, SynthRandom& random, dou
   for (std::int64_t k = 0; k < canvas.shape[0]; ++k) {
     for (std::int64_t j = 0; j < canvas.shape[1]; ++j) {
       for (std::int64_t i = 0; i < canvas.shape[2]; ++i) {
-        field[index++] = static_cast<float>(part[0][static_cast<std::size_t>(k)] + part[1][static_cast<std::size_t>(j)] +
-                                            part[2][static_cast<std::size_t>(i)]);
+        field[index++] =
+            static_cast<float>(part[0][static_cast<std::size_t>(k)] + part[1][static_cast<std::size_t>(j)] +
+                               part[2][static_cast<std::size_t>(i)]);
       }
     }
   }

@@ -31,9 +31,7 @@ double width_along(const Vec3& n, const Vec3& spacing) {
   return std::fabs(n[0]) * spacing[0] + std::fabs(n[1]) * spacing[1] + std::fabs(n[2]) * spacing[2];
 }
 
-double soft_edge(double signed_distance, double width) {
-  return std::clamp(0.5 - signed_distance / width, 0.0, 1.0);
-}
+double soft_edge(double signed_distance, double width) { return std::clamp(0.5 - signed_distance / width, 0.0, 1.0); }
 
 struct Box {
   std::array<std::int64_t, 3> begin{}, end{};
@@ -90,9 +88,7 @@ Canvas::Canvas(std::array<std::int64_t, 3> shape_, Vec3 spacing_, const std::vec
   labels.assign(static_cast<std::size_t>(voxels()), 0);
 }
 
-Vec3 Canvas::extent() const {
-  return Vec3{shape[0] * spacing[0], shape[1] * spacing[1], shape[2] * spacing[2]};
-}
+Vec3 Canvas::extent() const { return Vec3{shape[0] * spacing[0], shape[1] * spacing[1], shape[2] * spacing[2]}; }
 
 Vec3 Canvas::center() const {
   return Vec3{(shape[0] - 1) * spacing[0] / 2, (shape[1] - 1) * spacing[1] / 2, (shape[2] - 1) * spacing[2] / 2};
@@ -146,8 +142,9 @@ void paint_ellipsoid(Canvas& canvas, const Ellipsoid& e, const Appearance& appea
 void paint_tube(Canvas& canvas, const Tube& tube, const Appearance& appearance) {
   check_appearance(canvas, appearance);
   const std::size_t points = tube.centerline.size();
-  NNUC_CHECK(points >= 2 && tube.radii.size() == points, "tube needs >= 2 centerline points and one radius per point (got ",
-             points, " points, ", tube.radii.size(), " radii)");
+  NNUC_CHECK(points >= 2 && tube.radii.size() == points,
+             "tube needs >= 2 centerline points and one radius per point (got ", points, " points, ", tube.radii.size(),
+             " radii)");
   std::vector<double> cumulative(points, 0.0);
   for (std::size_t p = 1; p < points; ++p) {
     Vec3 d;
@@ -187,8 +184,10 @@ void paint_tube(Canvas& canvas, const Tube& tube, const Appearance& appearance) 
           if (distance - radius < best) {
             best = distance - radius;
             best_parameter = (cumulative[p] + t * (cumulative[p + 1] - cumulative[p])) / total_length;
-            if (distance > 1e-9) best_normal = Vec3{away[0] / distance, away[1] / distance, away[2] / distance};
-            else best_normal = Vec3{1, 0, 0};
+            if (distance > 1e-9)
+              best_normal = Vec3{away[0] / distance, away[1] / distance, away[2] / distance};
+            else
+              best_normal = Vec3{1, 0, 0};
           }
         }
         const std::int64_t index = (k * canvas.shape[1] + j) * canvas.shape[2] + i;

@@ -31,10 +31,10 @@ struct Wave {
 };
 
 struct Ellipsoid {
-  Vec3 center{};               // mm
-  Vec3 radii{1, 1, 1};         // mm, along the ellipsoid's own axes
-  Mat3 axes = identity3();     // rows: the ellipsoid's axes as unit vectors in array coordinates
-  std::vector<Wave> waves;     // optional smooth deformation (keep Σ|amplitude| < 0.5)
+  Vec3 center{};            // mm
+  Vec3 radii{1, 1, 1};      // mm, along the ellipsoid's own axes
+  Mat3 axes = identity3();  // rows: the ellipsoid's axes as unit vectors in array coordinates
+  std::vector<Wave> waves;  // optional smooth deformation (keep Σ|amplitude| < 0.5)
 };
 
 // A capsule chain: points joined by segments, radius interpolated linearly along each segment.

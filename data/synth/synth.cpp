@@ -37,10 +37,12 @@ double round_to_float32(double value) {
   return rounded;
 }
 
-// Spleen slice thickness: mostly 5 mm, some thin (1.5–3 mm) and some thick (7.5–8 mm) scans.
+// Spleen slice thickness: mostly 5 mm, some thin (1.5–3 mm) and some thick (7.5–8 mm) scans; the
+// 10th percentile near 1.6 mm, which nnU-Net's anisotropic rule then picks as target spacing.
 double spleen_slice_spacing(SynthRandom& random) {
   const double u = random.uniform();
-  if (u < 0.10) return 1.5;
+  if (u < 0.07) return 1.5;
+  if (u < 0.13) return 1.6;
   if (u < 0.20) return 2.5;
   if (u < 0.25) return 3.0;
   if (u < 0.85) return 5.0;
@@ -98,8 +100,8 @@ SynthConfig synth_preset(const std::string& name) {
 void validate_synth_config(const SynthConfig& config) {
   NNUC_CHECK(config.num_cases >= 1 && config.num_cases <= 100000, "synth: cases = ", config.num_cases,
              ": expected 1..100000");
-  NNUC_CHECK(config.num_test_cases >= 0 && config.num_test_cases <= 100000, "synth: test cases = ",
-             config.num_test_cases, ": expected 0..100000");
+  NNUC_CHECK(config.num_test_cases >= 0 && config.num_test_cases <= 100000,
+             "synth: test cases = ", config.num_test_cases, ": expected 0..100000");
   NNUC_CHECK(config.num_channels >= 1 && config.num_channels <= 16, "synth: channels = ", config.num_channels,
              ": expected 1..16");
   NNUC_CHECK(config.num_classes >= 1 && config.num_classes <= 64, "synth: classes = ", config.num_classes,
@@ -133,10 +135,11 @@ void validate_synth_config(const SynthConfig& config) {
              "': expected .nii.gz or .nii");
   NNUC_CHECK(config.dataset_id >= 0 && config.dataset_id <= 9999, "synth: dataset id ", config.dataset_id,
              ": expected 0..9999");
-  NNUC_CHECK(!config.dataset_name.empty() &&
-                 std::all_of(config.dataset_name.begin(), config.dataset_name.end(),
-                             [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }),
-             "synth: dataset name '", config.dataset_name, "': expected letters, digits, '-' or '_'");
+  NNUC_CHECK(
+      !config.dataset_name.empty() &&
+          std::all_of(config.dataset_name.begin(), config.dataset_name.end(),
+                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }),
+      "synth: dataset name '", config.dataset_name, "': expected letters, digits, '-' or '_'");
   NNUC_CHECK(config.threads >= 0, "synth: threads = ", config.threads, ": expected >= 0");
 }
 
@@ -144,10 +147,12 @@ CaseGeometryPlan plan_case_geometry(const SynthConfig& config, int index, bool t
   SynthRandom random(derive_seed(case_seed(config, index, test_case), 1));
   CaseGeometryPlan plan;
   const bool square = config.shape_min[1] == config.shape_min[2] && config.shape_max[1] == config.shape_max[2];
-  const bool square_spacing = config.spacing_min[1] == config.spacing_min[2] && config.spacing_max[1] == config.spacing_max[2];
+  const bool square_spacing =
+      config.spacing_min[1] == config.spacing_min[2] && config.spacing_max[1] == config.spacing_max[2];
   for (int a = 0; a < 3; ++a) {
-    plan.spacing[a] = config.spacing_min[a] == config.spacing_max[a] ? config.spacing_min[a]
-                                                                      : random.uniform(config.spacing_min[a], config.spacing_max[a]);
+    plan.spacing[a] = config.spacing_min[a] == config.spacing_max[a]
+                          ? config.spacing_min[a]
+                          : random.uniform(config.spacing_min[a], config.spacing_max[a]);
     plan.shape[a] = random.uniform_int(config.shape_min[a], config.shape_max[a]);
   }
   if (square) plan.shape[2] = plan.shape[1];
@@ -155,7 +160,8 @@ CaseGeometryPlan plan_case_geometry(const SynthConfig& config, int index, bool t
   if (config.anatomy == Anatomy::spleen) {
     plan.spacing[0] = std::clamp(spleen_slice_spacing(random), config.spacing_min[0], config.spacing_max[0]);
     const double extent = random.uniform(200.0, 450.0);  // mm covered along z
-    plan.shape[0] = std::clamp<std::int64_t>(std::llround(extent / plan.spacing[0]), config.shape_min[0], config.shape_max[0]);
+    plan.shape[0] =
+        std::clamp<std::int64_t>(std::llround(extent / plan.spacing[0]), config.shape_min[0], config.shape_max[0]);
   }
   for (int a = 0; a < 3; ++a) {
     plan.origin[a] = -0.5 * static_cast<double>(plan.shape[a] - 1) * plan.spacing[a] + random.uniform(-10.0, 10.0);
@@ -194,8 +200,10 @@ SynthCase generate_synthetic_case(const SynthConfig& config, int index, bool tes
     const std::int64_t first = (canvas.shape[0] - slab) * canvas.shape[1] * canvas.shape[2];
     std::fill(canvas.labels.begin() + first, canvas.labels.end(), static_cast<std::int16_t>(config.num_classes + 1));
   }
-  if (config.modality == Modality::ct) finish_ct(canvas, config, derive_seed(seed, 3));
-  else finish_mri(canvas, config, kMriReference, derive_seed(seed, 3));
+  if (config.modality == Modality::ct)
+    finish_ct(canvas, config, derive_seed(seed, 3));
+  else
+    finish_mri(canvas, config, kMriReference, derive_seed(seed, 3));
 
   const Shape shape{canvas.shape[0], canvas.shape[1], canvas.shape[2]};
   for (std::vector<float>& channel : canvas.channels) {
@@ -210,9 +218,12 @@ DatasetJson synthetic_dataset_json(const SynthConfig& config) {
   DatasetJson json;
   static const char* mri_names[] = {"T1", "T2", "FLAIR", "PD"};
   for (int c = 0; c < config.num_channels; ++c) {
-    if (config.modality == Modality::ct) json.channel_names.push_back("CT");
-    else if (config.anatomy == Anatomy::hippocampus && c == 0) json.channel_names.push_back("MRI");
-    else json.channel_names.push_back(c < 4 ? mri_names[c] : "MRI" + std::to_string(c));
+    if (config.modality == Modality::ct)
+      json.channel_names.push_back("CT");
+    else if (config.anatomy == Anatomy::hippocampus && c == 0)
+      json.channel_names.push_back("MRI");
+    else
+      json.channel_names.push_back(c < 4 ? mri_names[c] : "MRI" + std::to_string(c));
   }
   json.labels.push_back(LabelDefinition{"background", {0}, false});
   if (config.anatomy == Anatomy::hippocampus) {
@@ -230,7 +241,8 @@ DatasetJson synthetic_dataset_json(const SynthConfig& config) {
   json.num_training = config.num_cases;
   json.file_ending = config.file_ending;
   json.other["name"] = config.dataset_name;
-  json.other["description"] = "nnuc synthetic dataset (preset " + config.preset + ", seed " + std::to_string(config.seed) + ")";
+  json.other["description"] =
+      "nnuc synthetic dataset (preset " + config.preset + ", seed " + std::to_string(config.seed) + ")";
   json.other["reference"] = "generated by nnuc synth";
   json.other["licence"] = "CC0-1.0 (synthetic data)";
   json.other["numTest"] = config.num_test_cases;
@@ -246,7 +258,9 @@ DatasetJson synthetic_dataset_json(const SynthConfig& config) {
   recipe["spacing_min"] = config.spacing_min;
   recipe["spacing_max"] = config.spacing_max;
   recipe["modality"] = config.modality == Modality::ct ? "ct" : "mri";
-  recipe["anatomy"] = config.anatomy == Anatomy::hippocampus ? "hippocampus" : config.anatomy == Anatomy::spleen ? "spleen" : "generic";
+  recipe["anatomy"] = config.anatomy == Anatomy::hippocampus ? "hippocampus"
+                      : config.anatomy == Anatomy::spleen    ? "spleen"
+                                                             : "generic";
   std::vector<std::string> kinds;
   for (StructureKind kind : config.structures) kinds.push_back(kind_name(kind));
   recipe["structures"] = kinds;

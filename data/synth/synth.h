@@ -30,7 +30,7 @@ enum class Anatomy { generic, hippocampus, spleen };
 enum class StructureKind { ellipsoid, tube, nested };
 
 struct SynthConfig {
-  std::string preset = "tiny";          // the preset it started from (recorded in dataset.json)
+  std::string preset = "tiny";             // the preset it started from (recorded in dataset.json)
   std::string dataset_name = "SynthTiny";  // Name of DatasetXXX_Name
   int dataset_id = 900;
   int num_cases = 5;
@@ -46,8 +46,8 @@ struct SynthConfig {
   Modality modality = Modality::mri;
   Anatomy anatomy = Anatomy::generic;
   std::vector<StructureKind> structures{StructureKind::ellipsoid, StructureKind::nested};  // class k uses [k-1 mod n]
-  double noise = 0.04;       // MRI: Rician sigma relative to tissue intensity; CT: Gaussian sigma in HU
-  double bias_field = 0.25;  // MRI: peak log-amplitude of the multiplicative bias field (0: none); CT ignores it
+  double noise = 0.04;        // MRI: Rician sigma relative to tissue intensity; CT: Gaussian sigma in HU
+  double bias_field = 0.25;   // MRI: peak log-amplitude of the multiplicative bias field (0: none); CT ignores it
   bool ignore_label = false;  // declare an "ignore" label and paint a slab of it into every training label
   std::uint64_t seed = 1234;
   std::string file_ending = ".nii.gz";

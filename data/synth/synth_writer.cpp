@@ -79,15 +79,17 @@ void write_synthetic_dataset(const SynthConfig& config, const std::string& datas
         const SynthCase synthetic = generate_synthetic_case(config, index, test_case);
         const CaseGeometryPlan& plan = synthetic.geometry;
         // NIfTI world (x, y, z) = (i, j, k) axes; plan.origin is in array order (a0, a1, a2) = (k, j, i).
-        const NiftiGeometry geometry = make_nifti_geometry(
-            plan.shape, plan.spacing, {plan.origin[2], plan.origin[1], plan.origin[0]}, {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}});
+        const NiftiGeometry geometry =
+            make_nifti_geometry(plan.shape, plan.spacing, {plan.origin[2], plan.origin[1], plan.origin[0]},
+                                {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}});
         const std::string images = (folder / (test_case ? "imagesTs" : "imagesTr")).string();
         for (std::size_t c = 0; c < synthetic.channels.size(); ++c) {
-          write_nifti_image(channel_file(images, synthetic.id, static_cast<int>(c), config.file_ending), synthetic.channels[c],
-                            geometry);
+          write_nifti_image(channel_file(images, synthetic.id, static_cast<int>(c), config.file_ending),
+                            synthetic.channels[c], geometry);
         }
         if (!test_case) {
-          write_nifti_label((folder / "labelsTr" / (synthetic.id + config.file_ending)).string(), synthetic.label, geometry);
+          write_nifti_label((folder / "labelsTr" / (synthetic.id + config.file_ending)).string(), synthetic.label,
+                            geometry);
         }
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -99,7 +101,8 @@ void write_synthetic_dataset(const SynthConfig& config, const std::string& datas
       if (progress) progress(done, total);
     }
   };
-  unsigned threads = config.threads > 0 ? static_cast<unsigned>(config.threads) : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      config.threads > 0 ? static_cast<unsigned>(config.threads) : std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::max(1, std::min<int>(static_cast<int>(threads), total)));
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);

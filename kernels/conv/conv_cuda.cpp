@@ -13,6 +13,7 @@
 // on a miss, cuDNN's heuristic list, then, when the cache benchmarks, cudnnFind*Ex times the
 // candidates with a workspace of at most the cap) -> workspace through Tensor::empty -> execute on
 // ctx's stream.
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <string>

@@ -210,7 +210,7 @@ void instance_norm_leaky_relu_backward(const Context& ctx, const Tensor& dy, con
   NNUC_RANGE("instance_norm_leaky_relu_backward");
   const Launch launch = make_launch(ctx, x);
   dispatch(
-      x.dtype(), vector_width(x),
+      x.dtype(), launch.vector_width,
       BackwardRun{launch, dy, x, gamma, beta, mean, inv_std, static_cast<float>(slope), dx, dgamma, dbeta, workspace});
 }
 

@@ -183,7 +183,7 @@ void instance_norm_leaky_relu_forward(const Context& ctx, const Tensor& x, const
                                       Tensor& workspace) {
   NNUC_RANGE("instance_norm_leaky_relu_forward");
   const Launch launch = make_launch(ctx, x);
-  dispatch(x.dtype(), vector_width(x),
+  dispatch(x.dtype(), launch.vector_width,
            ForwardRun{launch, x, gamma, beta, static_cast<float>(eps), static_cast<float>(slope), y, mean, inv_std,
                       workspace});
 }

@@ -95,6 +95,7 @@ struct Coefficients {
 
 struct Launch {
   Geometry geometry;
+  int vector_width;  // V: the kernels' template argument
   dim3 grid, block, merge_grid, merge_block;
   cudaStream_t stream;
 };
@@ -107,6 +108,7 @@ inline Launch make_launch(const Context& ctx, const Tensor& x) {
   launch.geometry.channel_vectors = plan.channel_vectors;
   launch.geometry.rows_per_chunk = plan.rows_per_chunk;
   launch.geometry.chunks = plan.chunks;
+  launch.vector_width = plan.vector_width;
   const unsigned int samples = static_cast<unsigned int>(x.dim(Activation::N));
   launch.grid = dim3(static_cast<unsigned int>(plan.chunks), static_cast<unsigned int>(plan.channel_tiles), samples);
   launch.block = dim3(static_cast<unsigned int>(plan.block_x), static_cast<unsigned int>(plan.block_y), 1);
@@ -116,8 +118,6 @@ inline Launch make_launch(const Context& ctx, const Tensor& x) {
   launch.stream = static_cast<cudaStream_t>(ctx.stream());
   return launch;
 }
-
-inline int vector_width(const Tensor& x) { return detail::instance_norm_cuda_plan(x.shape(), x.dtype()).vector_width; }
 
 // Device pointer of an f32 or bf16 tensor as its storage type.
 template <typename T>

@@ -17,7 +17,8 @@ using testing::write_bytes;
 
 DatasetJson two_channel_json() {
   return parse_dataset_json(R"({"channel_names": {"0": "T2", "1": "ADC"}, "labels": {"background": 0, "a": 1},
-      "numTraining": 2, "file_ending": ".nii.gz"})", "d");
+      "numTraining": 2, "file_ending": ".nii.gz"})",
+                            "d");
 }
 
 TEST(DatasetDiscovery, ScansImagesTrLikeNnunet) {
@@ -33,7 +34,7 @@ TEST(DatasetDiscovery, ScansImagesTrLikeNnunet) {
   ASSERT_EQ(cases.size(), 2u);
   EXPECT_EQ(cases[1].id, "prostate_2");
   EXPECT_EQ(cases[1].images, (std::vector<std::string>{root / "imagesTr/prostate_2_0000.nii.gz",
-                                                        root / "imagesTr/prostate_2_0001.nii.gz"}));
+                                                       root / "imagesTr/prostate_2_0001.nii.gz"}));
   EXPECT_EQ(cases[1].label, root / "labelsTr/prostate_2.nii.gz");
   // The case-id prefix must be followed by _XXXX exactly: "prostate_1" does not claim prostate_10's files.
   EXPECT_TRUE(find_channel_files(root / "imagesTr", "prostate_1", ".nii.gz").empty());
@@ -50,7 +51,8 @@ TEST(DatasetDiscovery, DatasetDictExpandsVariablesAndResolvesRelativePaths) {
   DatasetJson json = parse_dataset_json(R"({"channel_names": {"0": "CT"}, "labels": {"background": 0, "a": 1},
       "numTraining": 2, "file_ending": ".nii.gz", "dataset": {
         "z": {"images": ["$NNUC_TEST_DATA_ROOT/z_0000.nii.gz"], "label": "${NNUC_TEST_DATA_ROOT}/z.nii.gz"},
-        "a": {"images": ["sub/../imgs/a.nii.gz"], "label": "$NNUC_TEST_UNSET_VARIABLE/a.nii.gz"}}})", "d");
+        "a": {"images": ["sub/../imgs/a.nii.gz"], "label": "$NNUC_TEST_UNSET_VARIABLE/a.nii.gz"}}})",
+                                        "d");
   const std::vector<RawCase> cases = find_training_cases(root.path(), json);
   ASSERT_EQ(cases.size(), 2u);
   EXPECT_EQ(cases[0].id, "z");  // dict order, not sorted

@@ -1,9 +1,10 @@
 // dataset.json model and parser: valid documents, LabelManager rules, and errors that name the field.
+#include "data/dataset/dataset_json.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "data/dataset/dataset_json.h"
 #include "kernels/core/error.h"
 
 namespace nnuc::data {
@@ -43,7 +44,8 @@ TEST(DatasetJson, ParsesTheNnunetExample) {
 
 TEST(DatasetJson, LegacyModalityIsAccepted) {
   DatasetJson json = parse_dataset_json(
-      R"({"modality": {"0": "CT"}, "labels": {"background": 0, "liver": 1}, "numTraining": 3, "file_ending": ".nii"})", "x");
+      R"({"modality": {"0": "CT"}, "labels": {"background": 0, "liver": 1}, "numTraining": 3, "file_ending": ".nii"})",
+      "x");
   EXPECT_TRUE(json.legacy_modality);
   EXPECT_EQ(json.channel_names, std::vector<std::string>{"CT"});
 }
@@ -52,7 +54,8 @@ TEST(DatasetJson, RegionsAndIgnoreLabelFollowLabelManager) {
   // BraTS-style regions: order of regions is the file order; ignore is max + 1.
   DatasetJson json = parse_dataset_json(R"({"channel_names": {"0": "FLAIR"},
       "labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing": 3, "ignore": 4},
-      "regions_class_order": [1, 2, 3], "numTraining": 5, "file_ending": ".nii.gz"})", "x");
+      "regions_class_order": [1, 2, 3], "numTraining": 5, "file_ending": ".nii.gz"})",
+                                        "x");
   EXPECT_TRUE(json.has_regions());
   EXPECT_EQ(json.ignore_label(), 4);
   EXPECT_EQ(json.all_labels(), (std::vector<int>{0, 1, 2, 3}));
@@ -76,7 +79,8 @@ TEST(DatasetJson, EveryMissingRequiredKeyIsReported) {
 
 TEST(DatasetJson, BadValuesNameFieldValueAndExpectation) {
   DatasetJsonParse parsed = parse_dataset_json_collect(R"({"channel_names": {"0": "CT", "x": "T2"},
-      "labels": {"background": 0, "a": "one", "b": [1, 2.5]}, "numTraining": -3, "file_ending": "nii"})", "d.json");
+      "labels": {"background": 0, "a": "one", "b": [1, 2.5]}, "numTraining": -3, "file_ending": "nii"})",
+                                                       "d.json");
   EXPECT_TRUE(has_problem(parsed, "json_bad_value", "channel_names.x"));
   EXPECT_TRUE(has_problem(parsed, "json_bad_value", "labels.a"));
   EXPECT_TRUE(has_problem(parsed, "json_bad_value", "labels.b"));
@@ -104,11 +108,15 @@ TEST(DatasetJson, LabelRules) {
                                       "d.json");
   };
   EXPECT_TRUE(has_problem(parse_labels(R"({"liver": 1, "bg": 0})"), "labels_no_background", "labels"));
-  EXPECT_TRUE(has_problem(parse_labels(R"({"background": 1, "liver": 0})"), "labels_background_not_zero", "labels.background"));
-  EXPECT_TRUE(has_problem(parse_labels(R"({"background": [0], "liver": 1})"), "labels_background_not_zero", "labels.background"));
+  EXPECT_TRUE(
+      has_problem(parse_labels(R"({"background": 1, "liver": 0})"), "labels_background_not_zero", "labels.background"));
+  EXPECT_TRUE(has_problem(parse_labels(R"({"background": [0], "liver": 1})"), "labels_background_not_zero",
+                          "labels.background"));
   EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 1, "b": 3})"), "labels_not_consecutive", "labels"));
-  EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 1, "ignore": 5})"), "labels_ignore_not_highest", "labels.ignore"));
-  EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 1, "ignore": [2, 3]})"), "labels_ignore_not_integer", "labels.ignore"));
+  EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 1, "ignore": 5})"), "labels_ignore_not_highest",
+                          "labels.ignore"));
+  EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 1, "ignore": [2, 3]})"), "labels_ignore_not_integer",
+                          "labels.ignore"));
   EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": 40000})"), "labels_out_of_range", "labels.a"));
   EXPECT_TRUE(has_problem(parse_labels(R"({"background": 0, "a": [1, 2], "b": 2})"), "regions_missing_class_order",
                           "regions_class_order"));
@@ -126,7 +134,8 @@ TEST(DatasetJson, DuplicateKeysAreFound) {
   DatasetJsonParse parsed = parse_dataset_json_collect(R"({"channel_names": {"0": "CT"},
       "labels": {"background": 0, "a": 1, "a": 2}, "numTraining": 2, "file_ending": ".nii.gz",
       "dataset": {"c1": {"images": ["imagesTr/c1_0000.nii.gz"], "label": "labelsTr/c1.nii.gz"},
-                  "c1": {"images": ["imagesTr/c2_0000.nii.gz"], "label": "labelsTr/c2.nii.gz"}}})", "d.json");
+                  "c1": {"images": ["imagesTr/c2_0000.nii.gz"], "label": "labelsTr/c2.nii.gz"}}})",
+                                                       "d.json");
   EXPECT_TRUE(has_problem(parsed, "json_duplicate_key", "labels.a"));
   EXPECT_TRUE(has_problem(parsed, "duplicate_case_id", "dataset.c1"));
 }
@@ -134,7 +143,8 @@ TEST(DatasetJson, DuplicateKeysAreFound) {
 TEST(DatasetJson, DatasetDictEntriesAreChecked) {
   DatasetJsonParse parsed = parse_dataset_json_collect(R"({"channel_names": {"0": "T1", "1": "T2"},
       "labels": {"background": 0, "a": 1}, "numTraining": 2, "file_ending": ".nii.gz",
-      "dataset": {"c1": {"images": ["a_0000.nii.gz"], "label": "a.nii.gz"}, "c2": {"label": "b.nii.gz"}}})", "d.json");
+      "dataset": {"c1": {"images": ["a_0000.nii.gz"], "label": "a.nii.gz"}, "c2": {"label": "b.nii.gz"}}})",
+                                                       "d.json");
   EXPECT_TRUE(has_problem(parsed, "dataset_entry_channel_count", "dataset.c1.images"));
   EXPECT_TRUE(has_problem(parsed, "json_bad_value", "dataset.c2"));
   EXPECT_FALSE(parsed.dataset_dict_ok);
@@ -150,7 +160,8 @@ TEST(DatasetJson, SyntaxErrorsAndNonObjects) {
 
 TEST(DatasetJson, UnsupportedFileEndingIsAnError) {
   DatasetJsonParse parsed = parse_dataset_json_collect(
-      R"({"channel_names": {"0": "R"}, "labels": {"background": 0, "a": 1}, "numTraining": 1, "file_ending": ".png"})", "d");
+      R"({"channel_names": {"0": "R"}, "labels": {"background": 0, "a": 1}, "numTraining": 1, "file_ending": ".png"})",
+      "d");
   EXPECT_TRUE(has_problem(parsed, "file_ending_unsupported", "file_ending"));
 }
 

@@ -42,14 +42,16 @@ MsdTask make_msd_task(const TempFolder& root, const std::string& name) {
   for (const char* id : {"prostate_00", "prostate_01"}) {
     std::vector<float> both = random_volume(2 * volume);
     if (std::string(id) == "prostate_00") {
-      task.case0_channels = {std::vector<float>(both.begin(), both.begin() + volume), std::vector<float>(both.begin() + volume, both.end())};
+      task.case0_channels = {std::vector<float>(both.begin(), both.begin() + volume),
+                             std::vector<float>(both.begin() + volume, both.end())};
     }
     testing::write_raw_nifti_f32(task.folder + "/imagesTr/" + id + ".nii.gz", {kI, kJ, kK, 2}, pixdim, both, origin);
     Tensor labels = testing::random_labels(Shape{kK, kJ, kI}, DType::i16, 3);
     write_nifti_label(task.folder + "/labelsTr/" + id + ".nii.gz", labels,
                       testing::test_geometry({kK, kJ, kI}, {pixdim[2], pixdim[1], pixdim[0]}, origin));
   }
-  testing::write_raw_nifti_f32(task.folder + "/imagesTs/prostate_03.nii.gz", {kI, kJ, kK, 2}, pixdim, random_volume(2 * volume), origin);
+  testing::write_raw_nifti_f32(task.folder + "/imagesTs/prostate_03.nii.gz", {kI, kJ, kK, 2}, pixdim,
+                               random_volume(2 * volume), origin);
   testing::write_bytes(task.folder + "/imagesTr/._prostate_00.nii.gz", "AppleDouble junk");
   testing::write_bytes(task.folder + "/labelsTr/._prostate_00.nii.gz", "AppleDouble junk");
   testing::write_bytes(task.folder + "/dataset.json", R"({
@@ -74,10 +76,10 @@ TEST(MsdConversion, SplitsChannelsInvertsLabelsAndVerifies) {
   EXPECT_EQ(result.labels, 2);
   EXPECT_EQ(result.channels_written, 6);
   const std::string d = result.dataset_folder;
-  for (const char* file : {"imagesTr/prostate_00_0000.nii.gz", "imagesTr/prostate_00_0001.nii.gz",
-                           "imagesTr/prostate_01_0000.nii.gz", "imagesTr/prostate_01_0001.nii.gz",
-                           "imagesTs/prostate_03_0000.nii.gz", "imagesTs/prostate_03_0001.nii.gz",
-                           "labelsTr/prostate_00.nii.gz", "labelsTr/prostate_01.nii.gz"}) {
+  for (const char* file :
+       {"imagesTr/prostate_00_0000.nii.gz", "imagesTr/prostate_00_0001.nii.gz", "imagesTr/prostate_01_0000.nii.gz",
+        "imagesTr/prostate_01_0001.nii.gz", "imagesTs/prostate_03_0000.nii.gz", "imagesTs/prostate_03_0001.nii.gz",
+        "labelsTr/prostate_00.nii.gz", "labelsTr/prostate_01.nii.gz"}) {
     EXPECT_TRUE(fs::exists(d + "/" + file)) << file;
   }
   EXPECT_FALSE(fs::exists(d + "/imagesTr/._prostate_00_0000.nii.gz"));
@@ -93,7 +95,8 @@ TEST(MsdConversion, SplitsChannelsInvertsLabelsAndVerifies) {
     EXPECT_NEAR(channel.geometry.origin[0], -12.5, 1e-6);
   }
   // Labels are copied byte for byte.
-  EXPECT_EQ(testing::read_bytes(d + "/labelsTr/prostate_01.nii.gz"), testing::read_bytes(task.folder + "/labelsTr/prostate_01.nii.gz"));
+  EXPECT_EQ(testing::read_bytes(d + "/labelsTr/prostate_01.nii.gz"),
+            testing::read_bytes(task.folder + "/labelsTr/prostate_01.nii.gz"));
 
   const nlohmann::ordered_json json = nlohmann::ordered_json::parse(testing::read_bytes(d + "/dataset.json"));
   EXPECT_EQ(json["channel_names"], (nlohmann::ordered_json{{"0", "T2"}, {"1", "ADC"}}));
@@ -130,7 +133,8 @@ TEST(MsdConversion, ThreeDimensionalImagesAreCopiedUnchanged) {
   TempFolder root, raw;
   const std::string task = root / "Task04_Hippocampus";
   for (const char* sub : {"imagesTr", "labelsTr"}) fs::create_directories(task + "/" + sub);  // no imagesTs
-  testing::write_raw_nifti_f32(task + "/imagesTr/hippocampus_001.nii.gz", {kI, kJ, kK}, {1, 1, 1}, random_volume(kI * kJ * kK));
+  testing::write_raw_nifti_f32(task + "/imagesTr/hippocampus_001.nii.gz", {kI, kJ, kK}, {1, 1, 1},
+                               random_volume(kI * kJ * kK));
   write_nifti_label(task + "/labelsTr/hippocampus_001.nii.gz", testing::random_labels(Shape{kK, kJ, kI}, DType::i16, 3),
                     testing::test_geometry({kK, kJ, kI}, {1, 1, 1}));
   testing::write_bytes(task + "/dataset.json", R"({"name": "Hippocampus", "modality": {"0": "MRI"},
@@ -155,7 +159,8 @@ TEST(MsdConversion, BadInputsNameTheProblem) {
   EXPECT_THROW(convert_msd_dataset(root / "Task09_Missing", raw.path()), InvalidInput);
   try {
     convert_msd_dataset_json(nlohmann::ordered_json::parse(R"({"modality": {"0": "CT"}, "labels": {"background": 0},
-        "numTraining": 1})"), "msd.json");
+        "numTraining": 1})"),
+                             "msd.json");
     FAIL() << "expected InvalidInput";
   } catch (const InvalidInput& e) {
     EXPECT_NE(std::string(e.what()).find("labels.background"), std::string::npos) << e.what();

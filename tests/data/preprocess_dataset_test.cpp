@@ -114,5 +114,20 @@ TEST_F(PreprocessDataset, ReadsNiftiChannelsAndLabelsWithTheirGeometry) {
   EXPECT_THROW(nifti_geometry_from_json(nlohmann::json{{"spacing", {1, 1, 1}}}), InvalidInput);
 }
 
+TEST_F(PreprocessDataset, TwoDimensionalNiftiGetsSimpleItkSpacing) {
+  fs::create_directories(folder_);
+  NiftiGeometry flat = make_nifti_geometry({1, 7, 9}, {1.0, 0.6, 0.5}, {0, 0, 0}, {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}});
+  flat.dim[0] = 2;
+  const std::string file = (folder_ / "flat_0000.nii").string();
+  write_nifti_image(file, testing::random_uniform(Shape{1, 7, 9}, DType::f32, 0, 1), flat);
+  const NiftiGeometry read_back = read_nifti(file).geometry;
+  ASSERT_EQ(read_back.dim[0], 2);
+  const LoadedCase loaded = read_nifti_case("flat", {file}, "");
+  EXPECT_EQ(loaded.image.shape(), (Shape{1, 1, 7, 9}));
+  const double s1 = read_back.spacing[1], s2 = read_back.spacing[2];  // pixdim is float32 in NIfTI-1
+  EXPECT_NEAR(s1, 0.6, 1e-7);
+  EXPECT_EQ(loaded.spacing, (std::array<double, 3>{999.0 * std::max(s1, s2), s1, s2}));
+}
+
 }  // namespace
 }  // namespace nnuc::data

@@ -41,7 +41,9 @@ class TempFolder {
   TempFolder& operator=(const TempFolder&) = delete;
 
   const std::string& path() const { return path_; }
-  std::string operator/(const std::string& relative) const { return (std::filesystem::path(path_) / relative).string(); }
+  std::string operator/(const std::string& relative) const {
+    return (std::filesystem::path(path_) / relative).string();
+  }
 
  private:
   std::string path_;
@@ -114,7 +116,8 @@ inline void write_raw_nifti_f32(const std::string& path, const std::vector<std::
 // Axis-aligned geometry for a (a0, a1, a2) volume.
 inline data::NiftiGeometry test_geometry(const std::array<std::int64_t, 3>& shape, const std::array<double, 3>& spacing,
                                          const std::array<double, 3>& origin = {0, 0, 0},
-                                         const std::array<std::array<double, 3>, 3>& direction = {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}) {
+                                         const std::array<std::array<double, 3>, 3>& direction = {
+                                             {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}) {
   return data::make_nifti_geometry(shape, spacing, origin, direction);
 }
 

@@ -1,4 +1,6 @@
 // Synthetic datasets: determinism, the RNG's distributions, preset fingerprints, partial volume.
+#include "data/synth/synth.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include "data/dataset/verification.h"
 #include "data/synth/random.h"
 #include "data/synth/structures.h"
-#include "data/synth/synth.h"
 #include "kernels/core/error.h"
 #include "tests/data/raw_dataset_fixture.h"
 #include "tests/support/test_support.h"
@@ -24,7 +25,8 @@ using testing::TempFolder;
 std::map<std::string, std::string> folder_bytes(const std::string& root) {
   std::map<std::string, std::string> files;
   for (const fs::directory_entry& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), root).string()] = testing::read_bytes(entry.path().string());
+    if (entry.is_regular_file())
+      files[fs::relative(entry.path(), root).string()] = testing::read_bytes(entry.path().string());
   }
   return files;
 }
@@ -187,9 +189,9 @@ TEST(Synth, GenericOptionsPassVerification) {
   std::set<int> present(labels.begin(), labels.end());
   EXPECT_EQ(present, (std::set<int>{0, 1, 2, 3, 4}));
   const std::vector<float> ct = one.channels[0].to_vector<float>();
-  for (float v : ct) ASSERT_EQ(v, std::nearbyint(v));  // integer Hounsfield units
+  for (float v : ct) ASSERT_EQ(v, std::nearbyint(v));                  // integer Hounsfield units
   EXPECT_EQ(*std::min_element(ct.begin(), ct.end()) < -900.0f, true);  // air
-  EXPECT_EQ(one.geometry.spacing[1], one.geometry.spacing[2]);  // square pixels
+  EXPECT_EQ(one.geometry.spacing[1], one.geometry.spacing[2]);         // square pixels
   EXPECT_GE(one.geometry.spacing[0], 3.0);
 }
 

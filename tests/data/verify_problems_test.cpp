@@ -32,7 +32,9 @@ void write_valid_dataset(const std::string& folder, int cases, int channels = 2)
 std::string image_path(const std::string& folder, const std::string& id, int channel) {
   return folder + "/imagesTr/" + id + "_000" + std::to_string(channel) + ".nii.gz";
 }
-std::string label_path(const std::string& folder, const std::string& id) { return folder + "/labelsTr/" + id + ".nii.gz"; }
+std::string label_path(const std::string& folder, const std::string& id) {
+  return folder + "/labelsTr/" + id + ".nii.gz";
+}
 
 // Rewrites a file's voxels as float32 with `edit` applied, keeping (or replacing) its geometry.
 template <typename Edit>
@@ -77,17 +79,20 @@ TEST(VerifyProblems, ManyInjectedProblemsAreAllReportedWithTheirPaths) {
     const auto shape = label.geometry.shape();
     Tensor smaller = Tensor::empty_cpu(Shape{shape[0], shape[1], shape[2] - 1}, DType::i16);
     std::fill(smaller.data<std::int16_t>(), smaller.data<std::int16_t>() + smaller.numel(), std::int16_t{1});
-    write_nifti_label(label_path(d, "case_003"), smaller, testing::test_geometry({shape[0], shape[1], shape[2] - 1}, label.geometry.spacing));
+    write_nifti_label(label_path(d, "case_003"), smaller,
+                      testing::test_geometry({shape[0], shape[1], shape[2] - 1}, label.geometry.spacing));
   }
   rewrite_as_float(image_path(d, "case_003", 1), image_path(d, "case_003", 1), [](Tensor& v, NiftiGeometry& g) {
     g = testing::test_geometry({v.dim(0), v.dim(1), v.dim(2)}, {1.0, 1.5, 1.0}, g.origin);
   });
   // case_004: label origin shifted (warning), channel 1 direction swapped (warning).
   rewrite_as_float(label_path(d, "case_004"), label_path(d, "case_004"), [](Tensor& v, NiftiGeometry& g) {
-    g = testing::test_geometry({v.dim(0), v.dim(1), v.dim(2)}, g.spacing, {g.origin[0] + 2.0, g.origin[1], g.origin[2]});
+    g = testing::test_geometry({v.dim(0), v.dim(1), v.dim(2)}, g.spacing,
+                               {g.origin[0] + 2.0, g.origin[1], g.origin[2]});
   });
   rewrite_as_float(image_path(d, "case_004", 1), image_path(d, "case_004", 1), [](Tensor& v, NiftiGeometry& g) {
-    g = testing::test_geometry({v.dim(0), v.dim(1), v.dim(2)}, g.spacing, g.origin, {{{0, 1, 0}, {1, 0, 0}, {0, 0, 1}}});
+    g = testing::test_geometry({v.dim(0), v.dim(1), v.dim(2)}, g.spacing, g.origin,
+                               {{{0, 1, 0}, {1, 0, 0}, {0, 0, 1}}});
   });
   // case_005: label missing.
   fs::remove(label_path(d, "case_005"));
@@ -97,15 +102,15 @@ TEST(VerifyProblems, ManyInjectedProblemsAreAllReportedWithTheirPaths) {
     NiftiImage reference = read_nifti(image_path(d, "case_006", 1));
     const auto shape = reference.geometry.shape();  // (a0, a1, a2); file dims are (i, j, k) = (a2, a1, a0)
     std::vector<float> two_volumes(static_cast<std::size_t>(2 * shape[0] * shape[1] * shape[2]), 3.0f);
-    testing::write_raw_nifti_f32(image_path(d, "case_006", 1), {shape[2], shape[1], shape[0], 2},
-                                 {reference.geometry.spacing[2], reference.geometry.spacing[1], reference.geometry.spacing[0]},
-                                 two_volumes, reference.geometry.origin);
+    testing::write_raw_nifti_f32(
+        image_path(d, "case_006", 1), {shape[2], shape[1], shape[0], 2},
+        {reference.geometry.spacing[2], reference.geometry.spacing[1], reference.geometry.spacing[0]}, two_volumes,
+        reference.geometry.origin);
   }
   // case_007: an unexpected third channel, and an all-background label.
   fs::copy_file(image_path(d, "case_007", 0), image_path(d, "case_007", 2));
-  rewrite_as_float(label_path(d, "case_007"), label_path(d, "case_007"), [](Tensor& v, NiftiGeometry&) {
-    std::fill(v.data<float>(), v.data<float>() + v.numel(), 0.0f);
-  });
+  rewrite_as_float(label_path(d, "case_007"), label_path(d, "case_007"),
+                   [](Tensor& v, NiftiGeometry&) { std::fill(v.data<float>(), v.data<float>() + v.numel(), 0.0f); });
   // Stray files, wrong ending, bad name, orphan label; numTraining off by one.
   testing::write_bytes(d + "/imagesTr/readme.txt", "notes");
   fs::copy_file(image_path(d, "case_007", 0), d + "/imagesTr/case_008_0000.nii");
@@ -183,9 +188,8 @@ TEST(VerifyProblems, DatasetJsonProblemsDoNotHideCaseProblems) {
   write_valid_dataset(d, 2, 1);
   testing::write_bytes(d + "/dataset.json", R"({"channel_names": {"0": "T1"},
       "labels": {"background": 0, "a": 1, "b": 3}, "numTraining": 2, "file_ending": ".nii.gz"})");
-  rewrite_as_float(image_path(d, "case_001", 0), image_path(d, "case_001", 0), [](Tensor& v, NiftiGeometry&) {
-    v.data<float>()[0] = std::numeric_limits<float>::quiet_NaN();
-  });
+  rewrite_as_float(image_path(d, "case_001", 0), image_path(d, "case_001", 0),
+                   [](Tensor& v, NiftiGeometry&) { v.data<float>()[0] = std::numeric_limits<float>::quiet_NaN(); });
   const VerificationReport report = verify_dataset(d);
   EXPECT_EQ(report.with_code("labels_not_consecutive").size(), 1u);
   EXPECT_TRUE(reported(report, "image_nan", image_path(d, "case_001", 0), Severity::error));
@@ -197,7 +201,8 @@ TEST(VerifyProblems, DatasetDictDuplicatesAndMissingFiles) {
   const std::string d = root.path();
   write_valid_dataset(d, 2, 1);
   ::setenv("NNUC_TEST_VERIFY_ROOT", d.c_str(), 1);
-  testing::write_bytes(d + "/dataset.json", R"({"channel_names": {"0": "T1"}, "labels": {"background": 0, "a": 1, "b": 2},
+  testing::write_bytes(d + "/dataset.json",
+                       R"({"channel_names": {"0": "T1"}, "labels": {"background": 0, "a": 1, "b": 2},
       "numTraining": 3, "file_ending": ".nii.gz", "dataset": {
         "one": {"images": ["imagesTr/case_000_0000.nii.gz"], "label": "labelsTr/case_000.nii.gz"},
         "one": {"images": ["imagesTr/case_001_0000.nii.gz"], "label": "labelsTr/case_001.nii.gz"},

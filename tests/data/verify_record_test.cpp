@@ -99,9 +99,10 @@ TEST(VerifyRecord, StateHashCoversDatasetDictFiles) {
   write_tiny(d, 1);
   fs::create_directories(elsewhere / "img");
   fs::copy_file(d + "/imagesTr/case_000_0000.nii.gz", elsewhere / "img/x_0000.nii.gz");
-  testing::write_bytes(d + "/dataset.json", R"({"channel_names": {"0": "T1"}, "labels": {"background": 0, "ellipsoid_1": 1,
+  testing::write_bytes(d + "/dataset.json",
+                       R"({"channel_names": {"0": "T1"}, "labels": {"background": 0, "ellipsoid_1": 1,
       "nested_2": 2}, "numTraining": 1, "file_ending": ".nii.gz", "dataset": {"x": {"images": [")" +
-                                                 (elsewhere / "img/x_0000.nii.gz") + R"("], "label": "labelsTr/case_000.nii.gz"}}})");
+                           (elsewhere / "img/x_0000.nii.gz") + R"("], "label": "labelsTr/case_000.nii.gz"}}})");
   const VerificationReport report = verify_dataset(d);
   ASSERT_TRUE(report.ok()) << report.summary();
   write_verification_record(d, report);
