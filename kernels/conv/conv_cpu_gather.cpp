@@ -2,7 +2,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/conv/conv_cpu_gather.h"
 #include "kernels/conv/conv_gemm.h"
@@ -118,11 +117,12 @@ namespace {
 // Voxels per tile. A tile's im2col rows (T x K) are written by the gather and read by the GEMM, which
 // does 2 N FLOPs per element (N = output channels of the GEMM). They should stay in L2 when N is small
 // (32: 64 FLOPs per 8 bytes written and read back is too little work to stream through L3), and may
-// spill further as N grows (the weight, re-read once per tile, then matters more): the tile targets
-// kL2TileBytes x N / 32 bytes, which for 3x3x3 convolutions with Ci = Co is ~75 rows at every stage
-// (measured on the Zen 3 development machine: 48-192 rows within noise for 128 and 256 channels,
-// 600 rows 20 % slower at 128). Tiles are of equal size and their number a multiple of the thread
-// count, so every thread gets the same work.
+// spill further as N grows, when the weight (K x N, re-read once per tile) matters more: the tile
+// targets kL2TileBytes x N / 32 bytes, twice that from N = 128. For 3x3x3 convolutions with Ci = Co
+// that is ~75 rows up to 64 channels and ~150 from 128 (measured on the Zen 3 development machine,
+// one thread: s0 75 rows 10 % faster than 150; s2 and s4 150 rows 5-15 % faster than 75, 300 or 600).
+// Tiles are of equal size and their number a multiple of the thread count, so every thread gets the
+// same work.
 constexpr std::int64_t kL2TileBytes = 256 << 10;
 constexpr std::int64_t kMinTileRows = 48;
 constexpr std::int64_t kMaxTileRows = 4096;
@@ -130,8 +130,8 @@ constexpr std::int64_t kMaxTileRows = 4096;
 std::int64_t tile_rows(std::int64_t rows, std::int64_t row_length, std::int64_t gemm_columns, DType dtype,
                        int threads, std::int64_t min_rows = 1) {
   const std::int64_t row_bytes = std::max<std::int64_t>(row_length, 1) * static_cast<std::int64_t>(dtype_size(dtype));
-  std::int64_t target = kL2TileBytes * std::max<std::int64_t>(gemm_columns, 32) / 32 / row_bytes;
-  if (const char* forced = std::getenv("NNUC_TMP_TILE")) target = std::atoll(forced);  // TEMPORARY EXPERIMENT
+  const std::int64_t wide = gemm_columns >= 128 ? 2 : 1;
+  std::int64_t target = kL2TileBytes * std::max<std::int64_t>(gemm_columns, 32) / 32 * wide / row_bytes;
   target = std::max(std::clamp(target, kMinTileRows, kMaxTileRows), min_rows);
   std::int64_t tiles = (rows + target - 1) / target;
   tiles = (tiles + threads - 1) / threads * threads;
