@@ -15,6 +15,18 @@ namespace {
 using namespace rows;           // NOLINT: the row helpers and the shared pieces are these files' vocabulary
 using namespace instance_norm;  // NOLINT
 
+// The per-value terms of both backward passes, recomputed from x and the saved statistics as the
+// forward did: dz = dy · leaky_relu'(z) with z = x · scale + shift, and x̂ = (x - mean) · inv_std.
+struct GradientTerms {
+  float dz, xhat;
+};
+template <typename T, int V>
+__device__ __forceinline__ GradientTerms gradient_terms(T x, T dy, const Coefficients<V>& k, int v, float slope) {
+  const float value = to_float(x), upstream = to_float(dy);
+  const float dz = affine(value, k.scale[v], k.shift[v]) > 0.f ? upstream : upstream * slope;
+  return GradientTerms{dz, __fmul_rn(__fsub_rn(value, k.mean[v]), k.inv_std[v])};
+}
+
 // Pass 1 of the backward: Σ dz and Σ dz · x̂ per channel of the chunk → partial (N, chunks, C).
 template <typename T, int V>
 __global__ void __launch_bounds__(detail::kCudaBlockThreads)
@@ -34,12 +46,9 @@ __global__ void __launch_bounds__(detail::kCudaBlockThreads)
                  [&](std::int64_t, const Pack<T, V>& dy_pack, const Pack<T, V>& x_pack) {
 #pragma unroll
                    for (int v = 0; v < V; ++v) {
-                     const float value = to_float(x_pack.value[v]);
-                     const float upstream = to_float(dy_pack.value[v]);
-                     const float dz = affine(value, k.scale[v], k.shift[v]) > 0.f ? upstream : upstream * slope;
-                     const float xhat = __fmul_rn(__fsub_rn(value, k.mean[v]), k.inv_std[v]);
-                     sum_dz[v] += dz;
-                     sum_dz_xhat[v] += dz * xhat;
+                     const GradientTerms terms = gradient_terms(x_pack.value[v], dy_pack.value[v], k, v, slope);
+                     sum_dz[v] += terms.dz;
+                     sum_dz_xhat[v] += terms.dz * terms.xhat;
                    }
                  });
   }
@@ -157,11 +166,8 @@ __global__ void __launch_bounds__(detail::kCudaBlockThreads)
                  Pack<T, V> out;
 #pragma unroll
                  for (int v = 0; v < V; ++v) {
-                   const float value = to_float(x_pack.value[v]);
-                   const float upstream = to_float(dy_pack.value[v]);
-                   const float dz = affine(value, k.scale[v], k.shift[v]) > 0.f ? upstream : upstream * slope;
-                   const float xhat = __fmul_rn(__fsub_rn(value, k.mean[v]), k.inv_std[v]);
-                   out.value[v] = from_float<T>(dx_scale[v] * (dz - mean_dz[v] - xhat * mean_dz_xhat[v]));
+                   const GradientTerms terms = gradient_terms(x_pack.value[v], dy_pack.value[v], k, v, slope);
+                   out.value[v] = from_float<T>(dx_scale[v] * (terms.dz - mean_dz[v] - terms.xhat * mean_dz_xhat[v]));
                  }
                  store_pack<V>(dx + offset + row * g.channels, out);
                });

@@ -52,6 +52,18 @@ void fill_scale_shift(const Layout& layout, const T* gamma, const T* beta, const
   }
 }
 
+// The backward's per-value terms, recomputed from x and the saved statistics as the forward did:
+// dz = dy · leaky_relu'(z) with z = x · scale + shift, and x̂ = (x - mean) · inv_std.
+template <typename T>
+struct GradientTerms {
+  T dz, xhat;
+};
+template <typename T>
+inline GradientTerms<T> gradient_terms(T value, T upstream, T scale, T shift, T mean, T inv_std, T negative_slope) {
+  const T z = value * scale + shift;
+  return GradientTerms<T>{select_if_positive(z, upstream, upstream * negative_slope), (value - mean) * inv_std};
+}
+
 template <typename T>
 void forward(const Tensor& x_tensor, const Tensor& gamma_tensor, const Tensor& beta_tensor, double eps, double slope,
              Tensor& y_tensor, Tensor& mean_tensor, Tensor& inv_std_tensor, Tensor& workspace) {
@@ -156,13 +168,11 @@ void backward(const Tensor& dy_tensor, const Tensor& x_tensor, const Tensor& gam
     std::fill(item_dz_xhat, item_dz_xhat + channels, 0.0);
     for (std::int64_t row = 0; row < count; ++row)
       for (std::int64_t c = 0; c < channels; ++c) {
-        const T value = chunk_x[row * channels + c];
-        const T z = value * scale[first + c] + shift[first + c];
-        const T upstream = chunk_dy[row * channels + c];
-        const T dz = select_if_positive(z, upstream, upstream * negative_slope);
-        const T xhat = (value - mean[first + c]) * inv_std[first + c];
-        item_dz[c] += static_cast<double>(dz);
-        item_dz_xhat[c] += static_cast<double>(dz) * static_cast<double>(xhat);
+        const GradientTerms<T> terms =
+            gradient_terms(chunk_x[row * channels + c], chunk_dy[row * channels + c], scale[first + c],
+                           shift[first + c], mean[first + c], inv_std[first + c], negative_slope);
+        item_dz[c] += static_cast<double>(terms.dz);
+        item_dz_xhat[c] += static_cast<double>(terms.dz) * static_cast<double>(terms.xhat);
       }
   }
 
@@ -196,12 +206,11 @@ void backward(const Tensor& dy_tensor, const Tensor& x_tensor, const Tensor& gam
     T* chunk_dx = dx + layout.offset(item);
     for (std::int64_t row = 0; row < count; ++row)
       for (std::int64_t c = 0; c < channels; ++c) {
-        const T value = chunk_x[row * channels + c];
-        const T z = value * scale[first + c] + shift[first + c];
-        const T upstream = chunk_dy[row * channels + c];
-        const T dz = select_if_positive(z, upstream, upstream * negative_slope);
-        const T xhat = (value - mean[first + c]) * inv_std[first + c];
-        chunk_dx[row * channels + c] = dx_scale[first + c] * (dz - mean_dz[first + c] - xhat * mean_dz_xhat[first + c]);
+        const GradientTerms<T> terms =
+            gradient_terms(chunk_x[row * channels + c], chunk_dy[row * channels + c], scale[first + c],
+                           shift[first + c], mean[first + c], inv_std[first + c], negative_slope);
+        chunk_dx[row * channels + c] =
+            dx_scale[first + c] * (terms.dz - mean_dz[first + c] - terms.xhat * mean_dz_xhat[first + c]);
       }
   }
 }
