@@ -2,8 +2,9 @@
 # Data-layer checks for the NIfTI reader (shared/spec/reliability.md T1, T2, T7), called by .ci/run:
 #   1. a clang build with ASan + UBSan and the libFuzzer targets (NNUC_SANITIZE=ON, NNUC_FUZZ=ON,
 #      no CUDA) in its own folder;
-#   2. the NIfTI tests under the sanitizers: malformed corpus (generated into the build folder),
-#      round trips, atomic writes, and the nibabel conformance on Debian's files;
+#   2. the data layer's tests (tests/data) under the sanitizers: the NIfTI malformed corpus (generated
+#      into the build folder), round trips, atomic writes, the nibabel conformance on Debian's files,
+#      raw datasets, verification and preprocessing;
 #   3. the seed corpus, then each fuzz target for a bounded time (NNUC_FUZZ_SECONDS, default 60).
 # Debian packages it needs: clang libclang-rt-14-dev python3-nibabel python3-dipy mricron-data.
 # The conformance test uses /usr/bin/python3 (Debian's, with nibabel), not a python3 on PATH.
@@ -21,13 +22,13 @@ echo "== configure $build (clang, ASan + UBSan, libFuzzer)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DNNUC_CUDA=OFF -DNNUC_SANITIZE=ON -DNNUC_FUZZ=ON -DNNUC_BUILD_BENCH=OFF
-cmake --build "$build" -j"$jobs" --target nnuc_tests fuzz_nifti_header fuzz_nifti_read nnuc_nifti_seed_corpus
+cmake --build "$build" -j"$jobs" --target nnuc_data_tests fuzz_nifti_header fuzz_nifti_read nnuc_nifti_seed_corpus
 
-echo "== NIfTI tests under ASan + UBSan"
+echo "== data-layer tests under ASan + UBSan (NIfTI, raw datasets, preprocessing)"
 tests_log="$build/nifti_tests.log"
-if ! ctest --test-dir "$build" -R '^Nifti' -V --no-tests=error >"$tests_log" 2>&1; then
+if ! ctest --test-dir "$build" -L sanitized -V --no-tests=error >"$tests_log" 2>&1; then
   tail -n 200 "$tests_log"
-  echo "NIfTI tests failed under the sanitizers (full log: $tests_log)" >&2
+  echo "data-layer tests failed under the sanitizers (full log: $tests_log)" >&2
   exit 1
 fi
 grep -E '\[ (corpus|nibabel|skipped) ' "$tests_log" | sed -E 's/^[0-9]+: //'

@@ -136,97 +136,79 @@ std::size_t cuda_conv_workspace(ConvPass pass, const Shape& x, const Shape& w, c
 }
 #endif
 
+// One convolution pass on ctx's device. CPU: allocates the plan's scratch and runs `run_cpu`; CUDA:
+// runs `run_cuda` (which allocates its cuDNN workspace); Meta: allocates what the modelled device would.
+// x and w are the convolution's input and weight shapes.
+template <typename RunCpu, typename RunCuda>
+void dispatch_pass(ConvPass pass, const Context& ctx, const Shape& x, const Shape& w, const ConvGeometry& geometry,
+                   DType dtype, [[maybe_unused]] const char* op, RunCpu run_cpu, [[maybe_unused]] RunCuda run_cuda) {
+  switch (ctx.device()) {
+    case Device::CPU: {
+      const CpuConvPlan plan = cpu_conv_plan(pass, x, w, geometry, dtype, cpu_threads());
+      std::vector<Tensor> scratch = allocate_scratch(plan.buffers, ctx);
+      run_cpu(plan, scratch);
+      return;
+    }
+    case Device::CUDA:
+#ifdef NNUC_WITH_CUDA
+      run_cuda();
+      return;
+#else
+      no_cuda(op);
+#endif
+    case Device::Meta:
+      if (ctx.models() == Device::CPU) {
+        allocate_scratch(cpu_conv_plan(pass, x, w, geometry, dtype, cpu_threads()).buffers, ctx);
+      } else {
+        allocate_workspace(cuda_conv_workspace(pass, x, w, geometry, dtype, ctx), ctx);
+      }
+      return;
+  }
+}
+
 }  // namespace
 
 void forward_into(const Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& geometry, Tensor& y) {
-  switch (ctx.device()) {
-    case Device::CPU: {
-      const CpuConvPlan plan = cpu_conv_plan(ConvPass::forward, x.shape(), w.shape(), geometry, x.dtype(), cpu_threads());
-      std::vector<Tensor> scratch = allocate_scratch(plan.buffers, ctx);
-      cpu::conv_forward(x, w, bias, geometry, plan, scratch, y);
-      return;
-    }
-    case Device::CUDA:
+  dispatch_pass(
+      ConvPass::forward, ctx, x.shape(), w.shape(), geometry, x.dtype(), "conv_forward",
+      [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
+        cpu::conv_forward(x, w, bias, geometry, plan, scratch, y);
+      },
+      [&] {
 #ifdef NNUC_WITH_CUDA
-      cuda::conv_forward(ctx, x, w, geometry, y);
-      if (bias.defined()) cuda::add_bias(ctx, y, bias);
-      return;
-#else
-      no_cuda("conv_forward");
+        cuda::conv_forward(ctx, x, w, geometry, y);
+        if (bias.defined()) cuda::add_bias(ctx, y, bias);
 #endif
-    case Device::Meta: {
-      if (ctx.models() == Device::CPU) {
-        allocate_scratch(cpu_conv_plan(ConvPass::forward, x.shape(), w.shape(), geometry, x.dtype(), cpu_threads()).buffers,
-                         ctx);
-      } else {
-        allocate_workspace(cuda_conv_workspace(ConvPass::forward, x.shape(), w.shape(), geometry, x.dtype(), ctx), ctx);
-      }
-      return;
-    }
-  }
+      });
 }
 
 void backward_data_into(const Context& ctx, const Tensor& dy, const Tensor& w, const ConvGeometry& geometry,
                         Tensor& dx) {
-  switch (ctx.device()) {
-    case Device::CPU: {
-      const CpuConvPlan plan =
-          cpu_conv_plan(ConvPass::backward_data, dx.shape(), w.shape(), geometry, dy.dtype(), cpu_threads());
-      std::vector<Tensor> scratch = allocate_scratch(plan.buffers, ctx);
-      cpu::conv_backward_data(dy, w, geometry, plan, scratch, dx);
-      return;
-    }
-    case Device::CUDA:
+  dispatch_pass(
+      ConvPass::backward_data, ctx, dx.shape(), w.shape(), geometry, dy.dtype(), "conv_backward_data",
+      [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
+        cpu::conv_backward_data(dy, w, geometry, plan, scratch, dx);
+      },
+      [&] {
 #ifdef NNUC_WITH_CUDA
-      cuda::conv_backward_data(ctx, dy, w, geometry, dx);
-      return;
-#else
-      no_cuda("conv_backward_data");
+        cuda::conv_backward_data(ctx, dy, w, geometry, dx);
 #endif
-    case Device::Meta: {
-      if (ctx.models() == Device::CPU) {
-        allocate_scratch(
-            cpu_conv_plan(ConvPass::backward_data, dx.shape(), w.shape(), geometry, dy.dtype(), cpu_threads()).buffers,
-            ctx);
-      } else {
-        allocate_workspace(
-            cuda_conv_workspace(ConvPass::backward_data, dx.shape(), w.shape(), geometry, dy.dtype(), ctx), ctx);
-      }
-      return;
-    }
-  }
+      });
 }
 
 void backward_weight_into(const Context& ctx, const Tensor& x, const Tensor& dy, const ConvGeometry& geometry,
                           Tensor& dw) {
-  switch (ctx.device()) {
-    case Device::CPU: {
-      const CpuConvPlan plan =
-          cpu_conv_plan(ConvPass::backward_weight, x.shape(), dw.shape(), geometry, x.dtype(), cpu_threads());
-      std::vector<Tensor> scratch = allocate_scratch(plan.buffers, ctx);
-      cpu::conv_backward_weight(x, dy, geometry, plan, scratch, dw);
-      return;
-    }
-    case Device::CUDA:
+  dispatch_pass(
+      ConvPass::backward_weight, ctx, x.shape(), dw.shape(), geometry, x.dtype(), "conv_backward_weight",
+      [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
+        cpu::conv_backward_weight(x, dy, geometry, plan, scratch, dw);
+      },
+      [&] {
 #ifdef NNUC_WITH_CUDA
-      cuda::conv_backward_weight(ctx, x, dy, geometry, dw);
-      return;
-#else
-      no_cuda("conv_backward_weight");
+        cuda::conv_backward_weight(ctx, x, dy, geometry, dw);
 #endif
-    case Device::Meta: {
-      if (ctx.models() == Device::CPU) {
-        allocate_scratch(
-            cpu_conv_plan(ConvPass::backward_weight, x.shape(), dw.shape(), geometry, x.dtype(), cpu_threads()).buffers,
-            ctx);
-      } else {
-        allocate_workspace(
-            cuda_conv_workspace(ConvPass::backward_weight, x.shape(), dw.shape(), geometry, x.dtype(), ctx), ctx);
-      }
-      return;
-    }
-  }
+      });
 }
 
 void add_bias_into(const Context& ctx, Tensor& y, const Tensor& bias) {

@@ -133,18 +133,15 @@ void backward_data_typed(const Tensor& dy, const Tensor& w, const ConvGeometry& 
   const std::int64_t co = dy.dim(Activation::C);
   const std::int64_t ci = dx.dim(Activation::C);
   const std::int64_t kvol = static_cast<std::int64_t>(geometry.kernel[0]) * geometry.kernel[1] * geometry.kernel[2];
-  const bool unit_stride = geometry.stride[0] == 1 && geometry.stride[1] == 1 && geometry.stride[2] == 1;
-  std::int64_t max_taps = 0;
-  bool in_place = true;
-  for (const Phase& phase : phases) {
-    max_taps = std::max(max_taps, phase.gather.taps());
-    if (phase.gather.rows_per_sample() > 0 && !gather_is_identity(phase.gather)) in_place = false;
-  }
+  const bool rows_in_place = unit_stride(geometry);  // dx rows written directly (no scatter)
+  const PhaseSummary summary = summarize_phases(phases, dy.dim(Activation::N));
+  const std::int64_t max_taps = summary.max_taps;
+  const bool in_place = summary.in_place;
   const bool phase_weight = max_taps > 1;
 
   std::size_t next = 0;
   T* dycol_base = in_place ? nullptr : scratch_data<T>(scratch, next++);
-  T* tile_base = unit_stride ? nullptr : scratch_data<T>(scratch, next++);
+  T* tile_base = rows_in_place ? nullptr : scratch_data<T>(scratch, next++);
   T* weight_phased = phase_weight ? scratch_data<T>(scratch, next++) : nullptr;
   const T* w_data = w.data<T>();
   const T* dy_data = dy.data<T>();
@@ -175,13 +172,13 @@ void backward_data_typed(const Tensor& dy, const Tensor& w, const ConvGeometry& 
   {
     const int thread = omp_get_thread_num();
     T* dycol = in_place ? nullptr : dycol_base + static_cast<std::int64_t>(thread) * tile * max_taps * co;
-    T* dx_tile = unit_stride ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
+    T* dx_tile = rows_in_place ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t index = 0; index < static_cast<std::int64_t>(tasks.size()); ++index) {
       const PhaseTask& task = tasks[static_cast<std::size_t>(index)];
       const Phase& phase = phases[task.phase];
       const std::int64_t taps = phase.gather.taps();
-      T* result = unit_stride ? dx_data + task.first * ci : dx_tile;
+      T* result = rows_in_place ? dx_data + task.first * ci : dx_tile;
       MatrixMap<T> out(result, task.count, ci, Eigen::OuterStride<>(ci));
       if (taps == 0) {
         out.setZero();
@@ -203,7 +200,7 @@ void backward_data_typed(const Tensor& dy, const Tensor& w, const ConvGeometry& 
           out.noalias() = dy_cols * ConstMatrixMap<T>(w_data + tap * ci, co, ci, Eigen::OuterStride<>(kvol * ci));
         }
       }
-      if (!unit_stride) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
+      if (!rows_in_place) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
     }
   }
 }

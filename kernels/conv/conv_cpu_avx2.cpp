@@ -17,23 +17,28 @@ namespace nnuc::cpu {
 namespace {
 
 // Packs B (k x n) into zero-padded 16-column panels (conv_gemm.h), where row r of B is
-// row_start(r)[j * column_stride] for j < n.
+// row_start(r)[j * column_stride] for j < n. Panel by panel, rows in order: with a column stride (the
+// forward pass's w^T) only the panel's 16 source rows are live, which L1 holds; walking all columns
+// of a row instead touches n lines a stride apart that alias to a few L1 sets.
 template <typename RowStart>
 void pack_panels(std::int64_t k, std::int64_t n, std::int64_t column_stride, float* packed, int threads,
                  RowStart row_start) {
+  constexpr std::int64_t kRowBlock = 256;
   const std::int64_t panels = (n + kGemmPanelWidth - 1) / kGemmPanelWidth;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t row = 0; row < k; ++row) {
-    const float* source = row_start(row);
-    for (std::int64_t panel = 0; panel < panels; ++panel) {
-      float* out = packed + (panel * k + row) * kGemmPanelWidth;
+  const std::int64_t row_blocks = (k + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+  for (std::int64_t panel = 0; panel < panels; ++panel)
+    for (std::int64_t block = 0; block < row_blocks; ++block) {
       const std::int64_t columns = std::min(kGemmPanelWidth, n - panel * kGemmPanelWidth);
-      const float* from = source + panel * kGemmPanelWidth * column_stride;
-      std::int64_t lane = 0;
-      for (; lane < columns; ++lane) out[lane] = from[lane * column_stride];
-      for (; lane < kGemmPanelWidth; ++lane) out[lane] = 0.0f;
+      const std::int64_t row_end = std::min(k, (block + 1) * kRowBlock);
+      for (std::int64_t row = block * kRowBlock; row < row_end; ++row) {
+        const float* from = row_start(row) + panel * kGemmPanelWidth * column_stride;
+        float* out = packed + (panel * k + row) * kGemmPanelWidth;
+        std::int64_t lane = 0;
+        for (; lane < columns; ++lane) out[lane] = from[lane * column_stride];
+        for (; lane < kGemmPanelWidth; ++lane) out[lane] = 0.0f;
+      }
     }
-  }
 }
 
 void add_bias_rows(float* rows, std::int64_t count, std::int64_t channels, const float* bias) {
@@ -86,16 +91,13 @@ void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeomet
   const std::int64_t co = dy.dim(Activation::C);
   const std::int64_t ci = dx.dim(Activation::C);
   const std::int64_t kvol = static_cast<std::int64_t>(geometry.kernel[0]) * geometry.kernel[1] * geometry.kernel[2];
-  const bool unit_stride = geometry.stride[0] == 1 && geometry.stride[1] == 1 && geometry.stride[2] == 1;
-  std::int64_t max_taps = 0;
-  bool in_place = true;
-  for (const Phase& phase : phases) {
-    max_taps = std::max(max_taps, phase.gather.taps());
-    if (phase.gather.rows_per_sample() > 0 && !gather_is_identity(phase.gather)) in_place = false;
-  }
+  const bool rows_in_place = unit_stride(geometry);  // dx rows written directly (no scatter)
+  const PhaseSummary summary = summarize_phases(phases, dy.dim(Activation::N));
+  const std::int64_t max_taps = summary.max_taps;
+  const bool in_place = summary.in_place;
   std::size_t next = 0;
   float* dycol_base = in_place ? nullptr : scratch.at(next++).data<float>();
-  float* tile_base = unit_stride ? nullptr : scratch.at(next++).data<float>();
+  float* tile_base = rows_in_place ? nullptr : scratch.at(next++).data<float>();
   float* packed = scratch.at(next++).data<float>();
   const float* w_data = w.data<float>();
   const float* dy_data = dy.data<float>();
@@ -122,13 +124,13 @@ void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeomet
   {
     const int thread = omp_get_thread_num();
     float* dycol = in_place ? nullptr : dycol_base + static_cast<std::int64_t>(thread) * tile * max_taps * co;
-    float* dx_tile = unit_stride ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
+    float* dx_tile = rows_in_place ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t index = 0; index < static_cast<std::int64_t>(tasks.size()); ++index) {
       const PhaseTask& task = tasks[static_cast<std::size_t>(index)];
       const Phase& phase = phases[task.phase];
       const std::int64_t k = phase.gather.taps() * co;
-      float* result = unit_stride ? dx_data + task.first * ci : dx_tile;
+      float* result = rows_in_place ? dx_data + task.first * ci : dx_tile;
       if (k == 0) {
         std::fill(result, result + task.count * ci, 0.0f);
       } else {
@@ -140,7 +142,7 @@ void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeomet
         gemm_f32_avx2(task.count, ci, k, GemmA{lhs, k, 1},
                       GemmB{packed + packed_offset[task.phase], kGemmPanelWidth, true}, result, ci, false);
       }
-      if (!unit_stride) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
+      if (!rows_in_place) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
     }
   }
 }

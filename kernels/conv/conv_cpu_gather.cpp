@@ -90,6 +90,16 @@ std::vector<Phase> backward_data_phases(const Shape& x, const Shape& dy, const C
   return phases;
 }
 
+PhaseSummary summarize_phases(const std::vector<Phase>& phases, std::int64_t batch) {
+  PhaseSummary summary;
+  for (const Phase& phase : phases) {
+    summary.max_taps = std::max(summary.max_taps, phase.gather.taps());
+    summary.max_rows = std::max(summary.max_rows, batch * phase.gather.rows_per_sample());
+    if (phase.gather.rows_per_sample() > 0 && !gather_is_identity(phase.gather)) summary.in_place = false;
+  }
+  return summary;
+}
+
 std::vector<PhaseTask> phase_tasks(const std::vector<Phase>& phases, std::int64_t batch, std::int64_t tile_rows) {
   std::vector<PhaseTask> tasks;
   for (std::size_t p = 0; p < phases.size(); ++p) {
@@ -174,17 +184,11 @@ CpuConvPlan cpu_conv_plan(ConvPass pass, const Shape& x, const Shape& w, const C
     }
     case ConvPass::backward_data: {
       const std::vector<cpu::Phase> phases = cpu::backward_data_phases(x, y, geometry);
-      std::int64_t max_taps = 0, max_rows = 0;
-      bool in_place = true;
-      for (const cpu::Phase& phase : phases) {
-        max_taps = std::max(max_taps, phase.gather.taps());
-        max_rows = std::max(max_rows, x[0] * phase.gather.rows_per_sample());
-        if (phase.gather.rows_per_sample() > 0 && !cpu::gather_is_identity(phase.gather)) in_place = false;
-      }
-      const bool unit_stride = geometry.stride[0] == 1 && geometry.stride[1] == 1 && geometry.stride[2] == 1;
-      plan.tile_rows = tile_rows(max_rows, std::max<std::int64_t>(max_taps, 1) * co, ci, dtype, plan.threads);
-      if (!in_place) plan.buffers.push_back({threads64 * plan.tile_rows * max_taps * co, dtype});
-      if (!unit_stride) plan.buffers.push_back({threads64 * plan.tile_rows * ci, dtype});
+      const cpu::PhaseSummary summary = cpu::summarize_phases(phases, x[0]);
+      const std::int64_t max_taps = summary.max_taps;
+      plan.tile_rows = tile_rows(summary.max_rows, std::max<std::int64_t>(max_taps, 1) * co, ci, dtype, plan.threads);
+      if (!summary.in_place) plan.buffers.push_back({threads64 * plan.tile_rows * max_taps * co, dtype});
+      if (!cpu::unit_stride(geometry)) plan.buffers.push_back({threads64 * plan.tile_rows * ci, dtype});
       if (plan.avx2) {
         std::int64_t packed = 0;
         for (const cpu::Phase& phase : phases) packed += cpu::packed_b_elements(phase.gather.taps() * co, ci);

@@ -63,6 +63,20 @@ bool gather_is_identity(const Gather& gather);
 // taps and a gather over dy. weight_offset counts rows of (tap, co) before the phase.
 std::vector<Phase> backward_data_phases(const Shape& x, const Shape& dy, const ConvGeometry& geometry);
 
+// What the backward-data buffers depend on: the most taps of any phase, the most rows (over the batch)
+// of any phase, and whether every non-empty phase reads dy in place (kernel == stride, no padding).
+struct PhaseSummary {
+  std::int64_t max_taps = 0;
+  std::int64_t max_rows = 0;
+  bool in_place = true;
+};
+PhaseSummary summarize_phases(const std::vector<Phase>& phases, std::int64_t batch);
+
+// True when every stride is 1 (backward data then writes dx rows in place, no scatter).
+inline bool unit_stride(const ConvGeometry& geometry) {
+  return geometry.stride[0] == 1 && geometry.stride[1] == 1 && geometry.stride[2] == 1;
+}
+
 // One tile of backward-data work: rows [first, first + count) of a phase's row space.
 struct PhaseTask {
   std::size_t phase;
