@@ -18,7 +18,7 @@ def load_ours(path):
         if b.get("run_type") == "aggregate" or b.get("error_occurred"):
             continue
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
-        rows[b["name"].split("/manual_time")[0].split("/iterations:")[0]] = {
+        rows[b["name"].split("/manual_time")[0].split("/real_time")[0].split("/iterations:")[0]] = {
             "ms": b["real_time"] * scale,
             "flops": b.get("FLOP/s"),
             "bytes": b.get("bytes/s"),

@@ -5,8 +5,8 @@
 //   nnunet  nnU-Net's own: the feature-map count of the network for one patch, compared with
 //           reference counts that nnU-Net calibrated for a reference GPU size and batch, scaled
 //           linearly by the GPU memory target. With it, plans equal nnU-Net's field for field.
-//   exact   (built on the nn layer) the peak bytes of a shape-only (Meta) run of a real training
-//           step; plugged in through CallbackMemoryModel or a subclass of MemoryModel.
+//   exact   the peak bytes of a shape-only (Meta) run of a real training step of the nn layer
+//           (ExactMemoryModel, planner/exact_memory_model.h).
 //
 // Budgets are given in nnU-Net's unit, "GB" of GPU memory (gpu_memory_target_in_gb); nnuc reads a GB
 // as 2^30 bytes (GPU memory sizes are powers of two), which only matters for byte-based models.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "kernels/core/error.h"
 #include "planner/numeric.h"
@@ -18,29 +19,8 @@ std::vector<double> as_doubles(const std::vector<std::int64_t>& values) {
   return std::vector<double>(values.begin(), values.end());
 }
 
-// The topology of the preset for a pooling/kernel layout.
 NetworkTopology make_topology(const ConfigurationContext& context, const PoolAndConvProps& props, int dim) {
-  const PlannerPreset& preset = *context.preset;
-  const int stages = props.n_stages();
-  NNUC_CHECK(stages <= static_cast<int>(preset.blocks_per_stage_encoder.size()) &&
-                 stages - 1 <= static_cast<int>(preset.conv_per_stage_decoder.size()),
-             "planner preset ", preset.planner_name, ": the topology has ", stages, " stages but the preset lists ",
-             preset.blocks_per_stage_encoder.size(), " encoder and ", preset.conv_per_stage_decoder.size(),
-             " decoder stage entries");
-  NetworkTopology t;
-  t.network_class = preset.network_class;
-  t.dim = dim;
-  t.input_channels = static_cast<int>(context.dataset->channel_names.size());
-  t.output_channels = context.dataset->num_output_channels;
-  t.estimate_output_channels = context.dataset->num_label_entries;
-  t.features_per_stage =
-      features_per_stage(stages, preset.base_features, dim == 2 ? preset.max_features_2d : preset.max_features_3d);
-  t.kernel_sizes = props.kernel_sizes;
-  t.strides = props.strides;
-  t.blocks_per_stage.assign(preset.blocks_per_stage_encoder.begin(), preset.blocks_per_stage_encoder.begin() + stages);
-  t.conv_per_stage_decoder.assign(preset.conv_per_stage_decoder.begin(),
-                                  preset.conv_per_stage_decoder.begin() + (stages - 1));
-  return t;
+  return network_topology_for(*context.preset, *context.dataset, props, dim);
 }
 
 std::string data_identifier(const PlannerPreset& preset, const std::string& plans_name,
@@ -59,6 +39,52 @@ std::vector<T> transposed(const std::array<T, N>& values, const std::array<int, 
 }
 
 }  // namespace
+
+NetworkTopology network_topology_for(const PlannerPreset& preset, const DatasetDescription& dataset,
+                                     const PoolAndConvProps& props, int dim) {
+  const int stages = props.n_stages();
+  NNUC_CHECK(stages <= static_cast<int>(preset.blocks_per_stage_encoder.size()) &&
+                 stages - 1 <= static_cast<int>(preset.conv_per_stage_decoder.size()),
+             "planner preset ", preset.planner_name, ": the topology has ", stages, " stages but the preset lists ",
+             preset.blocks_per_stage_encoder.size(), " encoder and ", preset.conv_per_stage_decoder.size(),
+             " decoder stage entries");
+  NetworkTopology t;
+  t.network_class = preset.network_class;
+  t.dim = dim;
+  t.input_channels = static_cast<int>(dataset.channel_names.size());
+  t.output_channels = dataset.num_output_channels;
+  t.estimate_output_channels = dataset.num_label_entries;
+  t.features_per_stage =
+      features_per_stage(stages, preset.base_features, dim == 2 ? preset.max_features_2d : preset.max_features_3d);
+  t.kernel_sizes = props.kernel_sizes;
+  t.strides = props.strides;
+  t.blocks_per_stage.assign(preset.blocks_per_stage_encoder.begin(), preset.blocks_per_stage_encoder.begin() + stages);
+  t.conv_per_stage_decoder.assign(preset.conv_per_stage_decoder.begin(),
+                                  preset.conv_per_stage_decoder.begin() + (stages - 1));
+  return t;
+}
+
+PoolAndConvProps shrink_patch_step(const std::vector<double>& spacing, const std::vector<double>& median_shape,
+                                   const PoolAndConvProps& current, int min_feature_map_size) {
+  const std::size_t dim = spacing.size();
+  NNUC_CHECK(median_shape.size() == dim && current.patch_size.size() == dim &&
+                 current.shape_must_be_divisible_by.size() == dim,
+             "shrink_patch_step: spacing, median shape and patch need ", dim, " entries each");
+  const std::vector<std::int64_t>& patch = current.patch_size;
+  // Shrink the axis whose patch is largest relative to the median shape (the last one on ties).
+  std::vector<double> ratios(dim);
+  for (std::size_t d = 0; d < dim; ++d) ratios[d] = static_cast<double>(patch[d]) / median_shape[d];
+  const std::size_t axis = argmax_last(ratios);
+  // Subtract the divisor of the reduced patch (not the current one) so that no valid size is skipped.
+  std::vector<double> reduced = as_doubles(patch);
+  reduced[axis] -= static_cast<double>(current.shape_must_be_divisible_by[axis]);
+  NNUC_CHECK(reduced[axis] > 0.0, "the patch ", nlohmann::json(patch).dump(), " cannot shrink further along axis ",
+             axis);
+  const PoolAndConvProps reduced_props = get_pool_and_conv_props(spacing, reduced, min_feature_map_size);
+  std::vector<double> next = as_doubles(patch);
+  next[axis] -= static_cast<double>(reduced_props.shape_must_be_divisible_by[axis]);
+  return get_pool_and_conv_props(spacing, next, min_feature_map_size);
+}
 
 ConfigurationPlan plan_configuration(const ConfigurationContext& context, const std::vector<double>& spacing,
                                      const std::vector<double>& median_shape, bool median_is_integer,
@@ -87,21 +113,19 @@ ConfigurationPlan plan_configuration(const ConfigurationContext& context, const 
                                         ? (dim == 2 ? reference.batch_2d : reference.batch_3d)
                                         : preset.min_batch_size;
   while (!model.fits(topology, shrink_batch, patch, context.budget)) {
-    // Shrink the axis whose patch is largest relative to the median shape (the last one on ties).
-    std::vector<double> ratios(dim);
-    for (int d = 0; d < dim; ++d) ratios[d] = static_cast<double>(patch[d]) / median_shape[d];
-    const std::size_t axis = argmax_last(ratios);
-    // Subtract the divisor of the reduced patch (not the current one) so that no valid size is skipped.
-    std::vector<double> reduced = as_doubles(patch);
-    reduced[axis] -= static_cast<double>(props.shape_must_be_divisible_by[axis]);
-    NNUC_CHECK(reduced[axis] > 0.0, "plan_configuration (", data_identifier_name, "): the patch ",
-               nlohmann::json(patch).dump(), " cannot shrink further along axis ", axis, " and memory model \"",
-               model.name(), "\" still finds batch ", shrink_batch, " over the budget of ",
-               context.budget.gpu_memory_gb, " GB");
-    const PoolAndConvProps reduced_props = get_pool_and_conv_props(spacing, reduced, min_fmap);
-    std::vector<double> next = as_doubles(patch);
-    next[axis] -= static_cast<double>(reduced_props.shape_must_be_divisible_by[axis]);
-    props = get_pool_and_conv_props(spacing, next, min_fmap);
+    try {
+      PoolAndConvProps smaller = shrink_patch_step(spacing, median_shape, props, min_fmap);
+      // A U-Net needs an encoder and a decoder stage; nnU-Net would go on into a network it cannot build.
+      NNUC_CHECK(smaller.n_stages() >= 2 || props.n_stages() < 2, "the patch ", nlohmann::json(patch).dump(),
+                 " cannot shrink further without leaving a network of a single stage");
+      props = std::move(smaller);
+    } catch (const InvalidInput& error) {
+      NNUC_THROW(InvalidInput, "plan_configuration (", data_identifier_name, "): ", error.what(), "; memory model \"",
+                 model.name(), "\" predicts ", model.predicted_peak_bytes(topology, shrink_batch, patch),
+                 " bytes for batch ", shrink_batch, " at patch ", nlohmann::json(patch).dump(),
+                 ", over the budget of ", context.budget.bytes(), " bytes (", context.budget.gpu_memory_gb,
+                 " GB of 2^30 bytes): the budget is too small for this network even at the smallest patch");
+    }
     topology = make_topology(context, props, dim);
     patch = props.patch_size;
   }

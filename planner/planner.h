@@ -111,6 +111,23 @@ struct ConfigurationContext {
   std::string preprocessor_name = "DefaultPreprocessor";
 };
 
+// The preset's network for a pooling/kernel layout: features per stage, kernels, strides, encoder
+// blocks and decoder convolutions of the preset, input and output channels of the dataset.
+NetworkTopology network_topology_for(const PlannerPreset& preset, const DatasetDescription& dataset,
+                                     const PoolAndConvProps& props, int dim);
+
+// One step of the shrink loop (spec §3.7 step 6): the axis whose patch is largest relative to the
+// median shape (the last one on ties) loses the divisor that the patch, reduced by the current
+// divisor along that axis, has there; the result is padded again. `current` is the topology of the
+// current patch. Returns the topology of the smaller patch; throws InvalidInput when the axis
+// cannot shrink (reduced edge <= 0).
+//
+// "The next larger patch" of a planned patch P is its predecessor on the shrink path: the patches
+// P_0 (the padded initial patch), P_1 = shrink_patch_step(P_0), ... up to P; the one just before P
+// did not fit the shrink batch (that is why the loop went on), P does.
+PoolAndConvProps shrink_patch_step(const std::vector<double>& spacing, const std::vector<double>& median_shape,
+                                   const PoolAndConvProps& current, int min_feature_map_size = 4);
+
 // nnU-Net's get_plans_for_configuration (spec §3.7): initial patch, topology, shrink loop, batch
 // size. `spacing` and `median_shape` are transposed, 2 or 3 entries. batch_dice and next_stage are
 // left for plan_experiment.

@@ -8,6 +8,8 @@
 #include "kernels/core/context.h"
 #include "kernels/core/error.h"
 #include "tools/data_commands.h"
+#include "tools/memory.h"
+#include "tools/plan.h"
 #include "tools/selfcheck.h"
 
 namespace {
@@ -22,6 +24,8 @@ void print_usage() {
       "  verify      check a raw dataset (-i RAW_DATASET_DIR or -d ID with nnUNet_raw); all problems listed\n"
       "  synth       write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)\n"
       "  convert-msd convert a Medical Segmentation Decathlon task folder to nnU-Net v2's raw format\n"
+      "  plan        verify, fingerprint, plan (exact memory model) and preprocess a dataset (-i DIR -o DIR | -d ID)\n"
+      "  memory      predict the peak memory of one training step (--network, --patch, --batch, --device)\n"
       "  version     print the version and what this build contains\n"
       "  help        this text\n");
 }
@@ -35,6 +39,15 @@ int version() {
 #endif
               nnuc::cuda_available() ? "yes" : "no");
   return 0;
+}
+
+// "nnuc <command>: <message>", unless the message already names the command (argument errors do).
+void report(const std::string& command, const std::exception& error) {
+  const std::string message = error.what(), prefix = "nnuc " + command + ":";
+  if (message.rfind(prefix, 0) == 0)
+    std::fprintf(stderr, "%s\n", message.c_str());
+  else
+    std::fprintf(stderr, "%s %s\n", prefix.c_str(), message.c_str());
 }
 
 }  // namespace
@@ -55,14 +68,16 @@ int main(int argc, char** argv) {
     if (command == "verify") return nnuc::tools::run_verify(argc - 2, argv + 2);
     if (command == "synth") return nnuc::tools::run_synth(argc - 2, argv + 2);
     if (command == "convert-msd") return nnuc::tools::run_convert_msd(argc - 2, argv + 2);
+    if (command == "memory") return nnuc::tools::run_memory(argc - 2, argv + 2);
+    if (command == "plan") return nnuc::tools::run_plan(argc - 2, argv + 2);
     std::fprintf(stderr, "nnuc: unknown command '%s'\n\n", command.c_str());
     print_usage();
     return 2;
   } catch (const nnuc::InvalidInput& error) {
-    std::fprintf(stderr, "nnuc %s: %s\n", command.c_str(), error.what());
+    report(command, error);
     return 2;
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "nnuc %s: %s\n", command.c_str(), error.what());
+    report(command, error);
     return 1;
   }
 }

@@ -1,0 +1,273 @@
+#include "planner/plan_and_preprocess.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "data/dataset/atomic_file.h"
+#include "data/dataset/raw_dataset.h"
+#include "data/preprocess/nifti_case.h"
+#include "data/preprocess/preprocess_dataset.h"
+#include "kernels/core/error.h"
+#include "planner/fingerprint.h"
+
+namespace nnuc::planner {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kBytesPerGib = 1073741824.0;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The last component of a folder path, ignoring trailing separators.
+std::string folder_name(const std::string& folder) {
+  fs::path path = fs::path(folder).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();
+  return path.filename().string();
+}
+
+void copy_file_atomic(const std::string& from, const std::string& to) {
+  data::write_file_atomic(to, data::read_file_text(from));
+}
+
+std::string format_list(const std::vector<double>& values) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  out << ']';
+  return out.str();
+}
+
+std::string format_list(const std::vector<std::int64_t>& values) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  out << ']';
+  return out.str();
+}
+
+std::vector<std::string> chosen_configurations(const std::vector<std::string>& requested) {
+  if (requested.empty()) return configuration_names();
+  for (const std::string& name : requested) {
+    const auto& known = configuration_names();
+    NNUC_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "unknown configuration \"", name,
+               "\"; expected 2d, 3d_fullres or 3d_lowres");
+  }
+  return requested;
+}
+
+const ConfigurationPlan* configuration_by_name(const Plans& plans, const std::string& name) {
+  if (name == "2d" && plans.configuration_2d) return &*plans.configuration_2d;
+  if (name == "3d_lowres" && plans.configuration_3d_lowres) return &*plans.configuration_3d_lowres;
+  if (name == "3d_fullres" && plans.configuration_3d_fullres) return &*plans.configuration_3d_fullres;
+  return nullptr;
+}
+
+void say(const PlanAndPreprocessOptions& options, const std::string& line) {
+  if (options.log) options.log(line);
+}
+
+}  // namespace
+
+MemoryModelKind memory_model_kind_from_name(const std::string& name) {
+  if (name == "exact") return MemoryModelKind::exact;
+  if (name == "nnunet") return MemoryModelKind::nnunet;
+  NNUC_THROW(InvalidInput, "unknown memory model \"", name, "\"; expected exact or nnunet");
+}
+
+const std::vector<std::string>& configuration_names() {
+  static const std::vector<std::string> names = {"2d", "3d_fullres", "3d_lowres"};
+  return names;
+}
+
+data::PreprocessingPlan preprocessing_plan_for(const Plans& plans, const ConfigurationPlan& configuration,
+                                               const data::DatasetJson& dataset,
+                                               const data::DatasetFingerprint& fingerprint) {
+  const std::size_t channels = configuration.normalization_schemes.size();
+  NNUC_CHECK(channels == static_cast<std::size_t>(dataset.num_channels()) &&
+                 configuration.use_mask_for_norm.size() == channels,
+             "preprocessing plan of ", configuration.data_identifier, ": ", channels,
+             " normalization schemes for ", dataset.num_channels(), " channels");
+  NNUC_CHECK(fingerprint.foreground_intensity_properties_per_channel.size() == channels,
+             "preprocessing plan of ", configuration.data_identifier, ": the fingerprint has intensity properties of ",
+             fingerprint.foreground_intensity_properties_per_channel.size(), " channels, the dataset ", channels);
+  data::PreprocessingPlan plan;
+  plan.transpose_forward = plans.transpose_forward;
+  plan.target_spacing = configuration.spacing;
+  for (std::size_t c = 0; c < channels; ++c) {
+    data::ChannelNormalization normalization;
+    normalization.scheme = data::normalization_scheme_from_name(configuration.normalization_schemes[c]);
+    normalization.use_mask_for_norm = configuration.use_mask_for_norm[c];
+    normalization.intensity = fingerprint.foreground_intensity_properties_per_channel[c];
+    plan.normalization.push_back(normalization);
+  }
+  const ResamplingSettings& data_resampling = configuration.resampling_data;
+  const ResamplingSettings& seg_resampling = configuration.resampling_seg;
+  plan.data_resampling = {data_resampling.order, data_resampling.order_z, data_resampling.force_separate_z};
+  plan.seg_resampling = {seg_resampling.order, seg_resampling.order_z, seg_resampling.force_separate_z};
+  plan.sampling_classes = data::classes_for_sampling(dataset.all_labels(), dataset.foreground_regions(),
+                                                     dataset.has_regions(), dataset.ignore_label().has_value());
+  return plan;
+}
+
+std::string configuration_summary(const std::string& name, const ConfigurationPlan& plan) {
+  char memory[160];
+  std::snprintf(memory, sizeof memory, "%.2f of %.2f GiB (%s)",
+                static_cast<double>(plan.predicted_peak_bytes) / kBytesPerGib,
+                static_cast<double>(plan.memory_budget_bytes) / kBytesPerGib, plan.memory_model.c_str());
+  std::ostringstream out;
+  out << name << ": spacing " << format_list(plan.spacing) << ", patch " << format_list(plan.patch_size)
+      << ", batch " << plan.batch_size << ", " << plan.network.n_stages() << " stages, predicted memory " << memory;
+  return out.str();
+}
+
+PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& options) {
+  const bool from_fingerprint = !options.fingerprint_file.empty() || !options.dataset_json_file.empty();
+  NNUC_CHECK(from_fingerprint != !options.raw_dataset_folder.empty(),
+             "give either a raw dataset folder or a fingerprint with its dataset.json, not ",
+             from_fingerprint ? "both" : "neither");
+  NNUC_CHECK(!from_fingerprint || (!options.fingerprint_file.empty() && !options.dataset_json_file.empty()),
+             "planning from a fingerprint needs both dataset_fingerprint.json and dataset.json (got ",
+             options.fingerprint_file.empty() ? "no fingerprint" : "no dataset.json", ")");
+  NNUC_CHECK(!options.preprocessed_root.empty(), "no output folder (PREPROCESSED_DIR) given");
+  NNUC_CHECK(options.workers >= 0, "workers = ", options.workers, ", expected >= 0");
+  const std::vector<std::string> chosen = chosen_configurations(options.configurations);
+  const PlannerPreset preset = planner_preset_by_name(options.planner);
+
+  PlanAndPreprocessResult result;
+  const std::string dataset_name =
+      !options.dataset_name.empty()
+          ? options.dataset_name
+          : folder_name(from_fingerprint ? fs::path(options.fingerprint_file).parent_path().string()
+                                         : options.raw_dataset_folder);
+  NNUC_CHECK(!dataset_name.empty() && dataset_name != "." && dataset_name != "..",
+             "cannot derive a dataset name (DatasetXXX_Name) from ",
+             from_fingerprint ? options.fingerprint_file : options.raw_dataset_folder, "; give it explicitly");
+
+  // ---- Verification ----
+  if (!from_fingerprint) {
+    NNUC_CHECK(fs::is_directory(options.raw_dataset_folder), "raw dataset folder '", options.raw_dataset_folder,
+               "' does not exist or is not a folder");
+    if (!options.verify) {
+      result.verification_note = "skipped (--no-verify)";
+    } else if (data::dataset_verified(options.raw_dataset_folder)) {
+      result.verification_note = "verified earlier (verification record up to date)";
+    } else {
+      say(options, "verifying " + options.raw_dataset_folder);
+      data::VerifyOptions verify;
+      verify.threads = options.workers;
+      result.verification = data::verify_dataset(options.raw_dataset_folder, verify);
+      try {
+        data::write_verification_record(options.raw_dataset_folder, *result.verification);
+      } catch (const Error& error) {
+        say(options, std::string("could not write the verification record: ") + error.what());
+      }
+      if (!result.verification->ok()) {
+        result.refused = true;
+        return result;
+      }
+      result.verification_note = "verified now";
+    }
+  }
+
+  const fs::path output_folder = fs::path(options.preprocessed_root) / dataset_name;
+  result.output_folder = output_folder.string();
+  std::error_code error;
+  fs::create_directories(output_folder, error);
+  if (error) NNUC_THROW(IoError, output_folder.string(), ": cannot create the output folder (", error.message(), ")");
+  const std::string fingerprint_path = (output_folder / "dataset_fingerprint.json").string();
+  const std::string dataset_json_path = (output_folder / "dataset.json").string();
+
+  // ---- dataset.json and fingerprint ----
+  data::DatasetJson dataset_json;
+  data::DatasetFingerprint fingerprint;
+  std::vector<data::RawCase> cases;
+  const auto fingerprint_start = std::chrono::steady_clock::now();
+  if (from_fingerprint) {
+    // Nothing is preprocessed: the planner's own parsers (below) read the copies.
+    copy_file_atomic(options.dataset_json_file, dataset_json_path);
+    copy_file_atomic(options.fingerprint_file, fingerprint_path);
+  } else {
+    const std::string raw_dataset_json = (fs::path(options.raw_dataset_folder) / "dataset.json").string();
+    dataset_json = data::load_dataset_json(raw_dataset_json);
+    cases = data::find_training_cases(options.raw_dataset_folder, dataset_json);
+    NNUC_CHECK(!cases.empty(), "no training cases in ", options.raw_dataset_folder);
+    say(options, "extracting the fingerprint of " + std::to_string(cases.size()) + " cases");
+    data::RunOptions run;
+    run.workers = options.workers;
+    fingerprint = data::extract_fingerprint(
+        cases.size(),
+        [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
+        run);
+    copy_file_atomic(raw_dataset_json, dataset_json_path);
+    data::write_fingerprint(fingerprint_path, fingerprint);
+    const fs::path splits = fs::path(options.raw_dataset_folder) / "splits_final.json";
+    if (fs::is_regular_file(splits)) copy_file_atomic(splits.string(), (output_folder / "splits_final.json").string());
+  }
+  result.fingerprint_seconds = seconds_since(fingerprint_start);
+
+  // ---- Planning ----
+  const auto planning_start = std::chrono::steady_clock::now();
+  const DatasetDescription description = load_dataset_json(dataset_json_path);
+  const Fingerprint planner_fingerprint = load_fingerprint(fingerprint_path);
+  const bool exact = options.memory_model == MemoryModelKind::exact;
+  result.budget = resolve_memory_budget(options.gpu_memory_gb, exact && options.modelled_device == Device::CUDA,
+                                        preset.default_gpu_memory_gb);
+  PlannerOptions planner_options;
+  planner_options.dataset_name = dataset_name;
+  planner_options.preset = preset;
+  planner_options.gpu_memory_target_gb = result.budget.budget.gpu_memory_gb;
+  std::unique_ptr<MemoryModel> model;
+  const ExactMemoryModel* exact_model = nullptr;
+  if (exact) {
+    ExactMemoryModelOptions model_options;
+    model_options.device = options.modelled_device;
+    model_options.loss = loss_config_for(description);
+    auto owned = std::make_unique<ExactMemoryModel>(model_options);
+    exact_model = owned.get();
+    model = std::move(owned);
+  } else {
+    model = std::make_unique<NnunetMemoryModel>(preset.reference);
+  }
+  say(options, "planning with the " + model->name() + " memory model, budget " +
+                   std::to_string(result.budget.budget.bytes()) + " bytes from " + result.budget.source);
+  result.plans = plan_experiment(description, planner_fingerprint, planner_options, *model);
+  if (exact_model) result.exact_model_statistics = exact_model->statistics();
+  result.plans_file = (output_folder / (result.plans.plans_name + ".json")).string();
+  write_plans_file(result.plans_file, result.plans);
+  result.planning_seconds = seconds_since(planning_start);
+
+  // ---- Preprocessing ----
+  const auto preprocessing_start = std::chrono::steady_clock::now();
+  for (const std::string& name : {std::string("2d"), std::string("3d_lowres"), std::string("3d_fullres")}) {
+    const ConfigurationPlan* plan = configuration_by_name(result.plans, name);
+    if (!plan) continue;
+    ConfigurationOutcome outcome;
+    outcome.name = name;
+    outcome.plan = *plan;
+    const bool wanted = std::find(chosen.begin(), chosen.end(), name) != chosen.end();
+    if (options.preprocess && !from_fingerprint && wanted) {
+      outcome.folder = (output_folder / plan->data_identifier).string();
+      say(options, "preprocessing " + name + " into " + outcome.folder);
+      data::RunOptions run;
+      run.workers = options.workers;
+      const std::vector<std::string> written = data::preprocess_dataset(
+          cases.size(),
+          [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
+          preprocessing_plan_for(result.plans, *plan, dataset_json, fingerprint), outcome.folder, run);
+      outcome.cases_preprocessed = written.size();
+    }
+    result.configurations.push_back(outcome);
+  }
+  result.preprocessing_seconds = seconds_since(preprocessing_start);
+  return result;
+}
+
+}  // namespace nnuc::planner

@@ -1,0 +1,92 @@
+// nnU-Net's plan_and_preprocess (spec §2, §3, §4; `nnuc plan`): verify the raw dataset, extract its
+// fingerprint, plan the configurations under a memory budget, preprocess the chosen ones.
+//
+// Output, in PREPROCESSED_ROOT/DatasetXXX_Name/ (nnU-Net's names):
+//   dataset.json               copy of the raw dataset's
+//   dataset_fingerprint.json   the fingerprint (or a copy of the one planned from)
+//   <plans_name>.json          the plans (nnUNetPlans.json for the default planner); configurations of
+//                              an existing plans file that these plans do not define are kept
+//   splits_final.json          copied from the raw folder when it has one
+//   <data_identifier>/CASE.nnuc   preprocessed cases of each chosen configuration (data/README.md)
+// Every file is written atomically (temp file in the same folder, then rename).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/dataset/dataset_json.h"
+#include "data/dataset/verification.h"
+#include "data/preprocess/fingerprint.h"
+#include "data/preprocess/preprocess_case.h"
+#include "planner/exact_memory_model.h"
+#include "planner/planner.h"
+#include "planner/plans.h"
+
+namespace nnuc::planner {
+
+enum class MemoryModelKind { exact, nnunet };
+// "exact" | "nnunet"; InvalidInput naming the value otherwise.
+MemoryModelKind memory_model_kind_from_name(const std::string& name);
+
+// The configurations nnuc plans and preprocesses.
+const std::vector<std::string>& configuration_names();  // 2d, 3d_fullres, 3d_lowres
+
+struct PlanAndPreprocessOptions {
+  // Either a raw dataset folder (dataset.json, imagesTr/, labelsTr/) ...
+  std::string raw_dataset_folder;
+  // ... or a fingerprint and a dataset.json to plan from (no images: nothing is preprocessed).
+  std::string fingerprint_file;
+  std::string dataset_json_file;
+  std::string preprocessed_root;  // PREPROCESSED_DIR; output goes to its DatasetXXX_Name/ subfolder
+  std::string dataset_name;       // default: the raw folder's (or the fingerprint's folder's) name
+  std::vector<std::string> configurations;  // to preprocess; empty: all. Plans always hold all.
+  std::string planner = "ExperimentPlanner";  // preset name (planner_preset_by_name)
+  std::optional<double> gpu_memory_gb;        // --gpu-memory; default: resolve_memory_budget's rule
+  MemoryModelKind memory_model = MemoryModelKind::exact;
+  Device modelled_device = Device::CUDA;  // exact model: the device whose memory is modelled
+  bool preprocess = true;
+  bool verify = true;  // refuse a raw dataset that does not pass verification
+  int workers = 0;     // cases in parallel (verification, fingerprint, preprocessing); 0: CPU cores
+  std::function<void(const std::string&)> log;  // progress lines for people (optional)
+};
+
+struct ConfigurationOutcome {
+  std::string name;                    // 2d, 3d_fullres, 3d_lowres
+  ConfigurationPlan plan;              // as in PlanAndPreprocessResult::plans
+  std::size_t cases_preprocessed = 0;  // 0 when not preprocessed
+  std::string folder;                  // the preprocessed folder (empty when not preprocessed)
+};
+
+struct PlanAndPreprocessResult {
+  // Verification did not pass: nothing was planned or written; `verification` lists every problem.
+  bool refused = false;
+  std::optional<data::VerificationReport> verification;  // when the verifier ran
+  std::string verification_note;  // e.g. "verified earlier (record up to date)", "skipped (--no-verify)"
+  std::string output_folder;      // PREPROCESSED_ROOT/DatasetXXX_Name
+  std::string plans_file;
+  ResolvedBudget budget;
+  Plans plans;
+  std::vector<ConfigurationOutcome> configurations;  // every planned configuration, nnU-Net's order
+  std::optional<ExactMemoryModel::Statistics> exact_model_statistics;  // exact model only
+  double fingerprint_seconds = 0, planning_seconds = 0, preprocessing_seconds = 0;
+};
+
+// The whole pipeline. Throws InvalidInput (bad options, bad dataset.json or fingerprint, a budget too
+// small for the smallest network) or IoError (unreadable or unwritable files), naming file, field
+// and value. A dataset that fails verification is not an exception: result.refused.
+PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& options);
+
+// The preprocessing of one planned configuration: transpose, target spacing, per-channel
+// normalization (CT with the fingerprint's foreground statistics), resampling orders, and the
+// classes whose locations are stored for foreground oversampling.
+data::PreprocessingPlan preprocessing_plan_for(const Plans& plans, const ConfigurationPlan& configuration,
+                                               const data::DatasetJson& dataset,
+                                               const data::DatasetFingerprint& fingerprint);
+
+// One line per configuration for people: spacing, patch, batch, stages, predicted memory vs budget.
+std::string configuration_summary(const std::string& name, const ConfigurationPlan& plan);
+
+}  // namespace nnuc::planner

@@ -1,0 +1,149 @@
+// plan_and_preprocess (`nnuc plan`): a synthetic tiny dataset verified, fingerprinted, planned with the
+// exact memory model and preprocessed, every output parsed back; a dataset that fails verification
+// refused unless verification is switched off; planning from a fingerprint alone.
+#include "planner/plan_and_preprocess.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/dataset/atomic_file.h"
+#include "data/preprocess/preprocess_dataset.h"
+#include "data/preprocess/store.h"
+#include "data/synth/synth.h"
+#include "planner/fingerprint.h"
+#include "tests/data/raw_dataset_fixture.h"
+#include "tests/planner/planner_fixtures.h"
+#include "tests/support/test_support.h"
+
+namespace nnuc::planner {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempFolder;
+
+// Writes the tiny synthetic preset into root/raw/Dataset900_SynthTiny and returns the folder.
+std::string write_tiny_dataset(const TempFolder& root) {
+  data::synth::SynthConfig config = data::synth::synth_preset("tiny");
+  config.threads = 2;
+  const std::string folder = root / ("raw/" + data::synth::synthetic_dataset_folder_name(config));
+  data::synth::write_synthetic_dataset(config, folder);
+  return folder;
+}
+
+std::size_t count_files(const std::string& folder, const std::string& ending) {
+  std::size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() >= ending.size() && name.compare(name.size() - ending.size(), ending.size(), ending) == 0) ++count;
+  }
+  return count;
+}
+
+TEST(PlanAndPreprocess, TinySyntheticDatasetEndToEnd) {
+  TempFolder root;
+  PlanAndPreprocessOptions options;
+  options.raw_dataset_folder = write_tiny_dataset(root);
+  options.preprocessed_root = root / "preprocessed";
+  options.gpu_memory_gb = 8.0;
+  options.workers = 2;
+  const PlanAndPreprocessResult result = plan_and_preprocess(options);
+  ASSERT_FALSE(result.refused) << result.verification->summary();
+  ASSERT_TRUE(result.verification.has_value());
+  EXPECT_TRUE(result.verification->ok());
+
+  const std::string out = root / "preprocessed/Dataset900_SynthTiny";
+  EXPECT_EQ(result.output_folder, out);
+  EXPECT_EQ(result.plans_file, out + "/nnUNetPlans.json");
+  EXPECT_NO_THROW(load_dataset_json(out + "/dataset.json"));
+  EXPECT_EQ(data::read_fingerprint(out + "/dataset_fingerprint.json").spacings.size(), 5u);
+  EXPECT_EQ(load_fingerprint(out + "/dataset_fingerprint.json").spacings.size(), 5u);
+
+  const nlohmann::ordered_json plans = read_json_file(out + "/nnUNetPlans.json");
+  EXPECT_EQ(plans.at("dataset_name"), "Dataset900_SynthTiny");
+  for (const std::string name : {"2d", "3d_fullres"}) {
+    SCOPED_TRACE(name);
+    const nlohmann::ordered_json& configuration = plans.at("configurations").at(name);
+    EXPECT_EQ(configuration.at("memory_model"), "exact");
+    EXPECT_EQ(configuration.at("memory_budget_bytes").get<std::uint64_t>(), 8ull << 30);
+    EXPECT_LE(configuration.at("predicted_peak_bytes").get<std::uint64_t>(), 8ull << 30);
+    EXPECT_GT(configuration.at("predicted_peak_bytes").get<std::uint64_t>(), nn::kCudaFixedOverheadBytes);
+    const std::string folder = out + "/" + configuration.at("data_identifier").get<std::string>();
+    EXPECT_EQ(count_files(folder, ".nnuc"), 5u);
+    const data::PreprocessedCaseFile file = data::PreprocessedCaseFile::open(data::preprocessed_case_path(folder, "case_000"));
+    EXPECT_EQ(file.data().shape.rank(), 4);
+    EXPECT_EQ(file.data().shape[0], 1);
+    EXPECT_FALSE(file.properties().class_locations.empty());
+  }
+  EXPECT_FALSE(plans.at("configurations").contains("3d_lowres"));  // ~32^3 images need no lowres stage
+  ASSERT_EQ(result.configurations.size(), 2u);
+  for (const ConfigurationOutcome& outcome : result.configurations) {
+    EXPECT_EQ(outcome.cases_preprocessed, 5u);
+    EXPECT_NE(configuration_summary(outcome.name, outcome.plan).find("GiB (exact)"), std::string::npos);
+  }
+  ASSERT_TRUE(result.exact_model_statistics.has_value());
+  EXPECT_GT(result.exact_model_statistics->meta_runs, 0u);
+
+  // Again, planning only and only 3d_fullres asked for: the verification record is reused.
+  options.preprocess = false;
+  options.configurations = {"3d_fullres"};
+  const PlanAndPreprocessResult again = plan_and_preprocess(options);
+  EXPECT_FALSE(again.refused);
+  EXPECT_FALSE(again.verification.has_value());
+  EXPECT_NE(again.verification_note.find("verified earlier"), std::string::npos);
+  for (const ConfigurationOutcome& outcome : again.configurations) EXPECT_EQ(outcome.cases_preprocessed, 0u);
+}
+
+TEST(PlanAndPreprocess, RefusesADatasetThatFailsVerification) {
+  TempFolder root;
+  const std::string raw = write_tiny_dataset(root);
+  // dataset.json promises one case more than imagesTr holds.
+  nlohmann::ordered_json dataset = read_json_file(raw + "/dataset.json");
+  dataset["numTraining"] = 6;
+  data::write_file_atomic(raw + "/dataset.json", dataset.dump(2));
+
+  PlanAndPreprocessOptions options;
+  options.raw_dataset_folder = raw;
+  options.preprocessed_root = root / "preprocessed";
+  options.workers = 2;
+  const PlanAndPreprocessResult refused = plan_and_preprocess(options);
+  EXPECT_TRUE(refused.refused);
+  ASSERT_TRUE(refused.verification.has_value());
+  EXPECT_FALSE(refused.verification->with_code("num_training_mismatch").empty()) << refused.verification->summary();
+  EXPECT_FALSE(fs::exists(root / "preprocessed/Dataset900_SynthTiny"));
+
+  options.verify = false;
+  options.preprocess = false;
+  options.memory_model = MemoryModelKind::nnunet;
+  const PlanAndPreprocessResult planned = plan_and_preprocess(options);
+  EXPECT_FALSE(planned.refused);
+  EXPECT_NE(planned.verification_note.find("--no-verify"), std::string::npos);
+  EXPECT_TRUE(fs::exists(root / "preprocessed/Dataset900_SynthTiny/nnUNetPlans.json"));
+}
+
+TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
+  TempFolder root;
+  const fs::path fixture = fixtures::fixtures_dir() / "spleen_ct_like";
+  PlanAndPreprocessOptions options;
+  options.fingerprint_file = (fixture / "dataset_fingerprint.json").string();
+  options.dataset_json_file = (fixture / "dataset.json").string();
+  options.preprocessed_root = root.path();
+  options.dataset_name = "Dataset909_spleen_ct_like";
+  options.memory_model = MemoryModelKind::nnunet;
+  const PlanAndPreprocessResult result = plan_and_preprocess(options);
+  EXPECT_EQ(result.budget.budget.bytes(), 8ull << 30);
+  const nlohmann::ordered_json expected = read_json_file(fixture / "ExperimentPlanner.json");
+  const nlohmann::ordered_json written = read_json_file(root / "Dataset909_spleen_ct_like/nnUNetPlans.json");
+  for (const std::string name : {"2d", "3d_lowres", "3d_fullres"}) {
+    EXPECT_EQ(written["configurations"][name]["patch_size"], expected["configurations"][name]["patch_size"]) << name;
+    EXPECT_EQ(written["configurations"][name]["batch_size"], expected["configurations"][name]["batch_size"]) << name;
+  }
+  EXPECT_TRUE(fs::exists(root / "Dataset909_spleen_ct_like/dataset_fingerprint.json"));
+  EXPECT_TRUE(fs::exists(root / "Dataset909_spleen_ct_like/dataset.json"));
+
+  options.configurations = {"4d"};
+  EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
+}
+
+}  // namespace
+}  // namespace nnuc::planner
