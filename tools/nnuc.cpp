@@ -8,6 +8,7 @@
 #include "kernels/core/context.h"
 #include "kernels/core/error.h"
 #include "tools/data_commands.h"
+#include "tools/demo.h"
 #include "tools/memory.h"
 #include "tools/plan.h"
 #include "tools/selfcheck.h"
@@ -19,7 +20,7 @@ void print_usage() {
       "usage: nnuc <command> [options]\n"
       "\n"
       "commands:\n"
-      "  demo        run the main job on the bundled default data (today: the kernel self-check)\n"
+      "  demo        the main job on the bundled tiny synthetic dataset: synth, plan + preprocess, self-check\n"
       "  selfcheck   run every kernel on CPU (and CUDA when present) against references\n"
       "  verify      check a raw dataset (-i RAW_DATASET_DIR or -d ID with nnUNet_raw); all problems listed\n"
       "  synth       write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)\n"
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "version" || command == "--version") return version();
-    if (command == "selfcheck" || command == "demo") return nnuc::tools::run_selfcheck(argc - 2, argv + 2);
+    if (command == "demo") return nnuc::tools::run_demo(argc - 2, argv + 2);
+    if (command == "selfcheck") return nnuc::tools::run_selfcheck(argc - 2, argv + 2);
     if (command == "verify") return nnuc::tools::run_verify(argc - 2, argv + 2);
     if (command == "synth") return nnuc::tools::run_synth(argc - 2, argv + 2);
     if (command == "convert-msd") return nnuc::tools::run_convert_msd(argc - 2, argv + 2);
