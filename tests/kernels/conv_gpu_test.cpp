@@ -4,6 +4,7 @@
 // so an element the device skips fails the comparison. Also: CUDA allocator peaks equal
 // conv_workspace_bytes + output once a plan is cached, and a Meta context that imported the plans
 // accounts the same bytes.
+#include <ostream>
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -54,6 +55,8 @@ struct Case {
   int co;
   ConvGeometry geometry;
 };
+// Test names in CTest's list and in failures: the case's name, not its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<Case> cases() {
   return {
@@ -206,6 +209,8 @@ struct TransposeCase {
   int co;
   std::array<int, 3> stride;
 };
+// Test names in CTest's list and in failures: the case's name, not its bytes.
+void PrintTo(const TransposeCase& c, std::ostream* os) { *os << c.name; }
 
 class ConvTransposeGpuCase : public ::testing::TestWithParam<TransposeCase> {};
 

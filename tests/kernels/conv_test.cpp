@@ -1,5 +1,6 @@
 // Convolution on the CPU: every pass against a direct-loop double-precision reference, adjoint
 // identities in f64, Meta accounting equal to the CPU's byte for byte, argument checks.
+#include <ostream>
 #include "kernels/conv/conv.h"
 
 #include <algorithm>
@@ -142,6 +143,8 @@ struct Case {
   int co;
   ConvGeometry geometry;
 };
+// Test names in CTest's list and in failures: the case's name, not its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 ConvGeometry geometry(std::array<int, 3> k, std::array<int, 3> s, std::array<int, 3> p) { return ConvGeometry{k, s, p}; }
 

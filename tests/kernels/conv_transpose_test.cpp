@@ -1,5 +1,6 @@
 // Transposed convolution (kernel == stride) on the CPU: each pass against a direct-loop f64
 // reference of its own formula, adjoint identities, Meta accounting, argument checks.
+#include <ostream>
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -97,6 +98,8 @@ struct Case {
   int co;
   std::array<int, 3> stride;
 };
+// Test names in CTest's list and in failures: the case's name, not its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<Case> cases() {
   return {
