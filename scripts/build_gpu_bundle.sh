@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 build=build-gpu
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNNUC_CUDA=ON -DNNUC_WERROR=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${NNUC_CUDA_ARCHITECTURES:-90}" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target nnuc_gpu_tests nnuc_tests nnuc_kernel_bench nnuc
+cmake --build "$build" -j"$(nproc)" --target nnuc_gpu_tests nnuc_tests nnuc_kernel_bench nnuc_nn_bench nnuc
 rm -rf gpu-bundle && mkdir -p gpu-bundle/bin gpu-bundle/lib
-for program in tests/nnuc_gpu_tests tests/nnuc_tests bench/kernels/nnuc_kernel_bench tools/nnuc; do
+for program in tests/nnuc_gpu_tests tests/nnuc_tests bench/kernels/nnuc_kernel_bench bench/nn/nnuc_nn_bench tools/nnuc; do
   [ -f "$build/$program" ] || continue
   cp "$build/$program" gpu-bundle/bin/
   strip --strip-debug "gpu-bundle/bin/$(basename "$program")"

@@ -8,8 +8,11 @@
 # over). Steps, each bounded in time so the whole run stays well inside 8 minutes:
 #   1. locate cuDNN 9 / cuBLAS 13 / cudart (system CUDA or PyTorch's nvidia pip packages)
 #   2. ctest-equivalent: nnuc_gpu_tests (label gpu), then the CPU suite's quick memory tests
-#   3. nnuc_kernel_bench (CUDA benchmarks) and bench/baselines/torch_kernels.py on the same shapes
+#   3. nnuc_kernel_bench (CUDA benchmarks) and bench/baselines/torch_kernels.py on the same shapes;
+#      one training step of the default 3-D U-Net (128^3, batch 2, bf16) in nnuc and in PyTorch;
+#      `nnuc memory` for that step (compare with StepMemoryGpu's measured peak in the test log)
 #   4. bench/compare.py: one table, ours vs PyTorch, with the device's name
+# Worst case with every timeout reached: 120 + 150 + 120 + 60 + 60 s = 8.5 min; typical well under.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 results=${1:-${OUT:-bench/results/gpu-$(date +%F)}}
@@ -30,15 +33,21 @@ status=0
 
 # 2. GPU tests
 echo "== GPU tests"
-timeout 240 gpu-bundle/bin/nnuc_gpu_tests --gtest_output=json:"$results/gpu_tests.json" || status=1
+timeout 120 gpu-bundle/bin/nnuc_gpu_tests --gtest_output=json:"$results/gpu_tests.json" || status=1
 
 # 3. Benchmarks: ours (CUDA only) and PyTorch on the same shapes, same machine, same run.
 echo "== nnuc kernel benchmarks (CUDA)"
-timeout 180 gpu-bundle/bin/nnuc_kernel_bench --benchmark_filter='/cuda' --benchmark_min_time=0.05s \
+timeout 150 gpu-bundle/bin/nnuc_kernel_bench --benchmark_filter='/cuda' --benchmark_min_time=0.05s \
   --benchmark_format=console --benchmark_out="$results/nnuc_kernel_bench.json" --benchmark_out_format=json || status=1
 echo "== PyTorch baseline"
-PYTHONUNBUFFERED=1 timeout 150 "$python" bench/baselines/torch_kernels.py --device cuda \
+PYTHONUNBUFFERED=1 timeout 120 "$python" bench/baselines/torch_kernels.py --device cuda --min-time 0.05 \
   --out "$results/torch_kernels.json" || status=1
+echo "== training step, default 3-D U-Net 128^3 batch 2 bf16: nnuc, then PyTorch (autocast bf16, cudnn.benchmark)"
+timeout 60 gpu-bundle/bin/nnuc_nn_bench --benchmark_filter='unet_step/cuda' --benchmark_out="$results/nnuc_step.json" \
+  --benchmark_out_format=json || status=1
+timeout 60 "$python" bench/baselines/torch_unet_step.py --device cuda --patch 128 128 128 --batch 2 --amp bf16 \
+  --channels-last | tee "$results/torch_step.json" || status=1
+gpu-bundle/bin/nnuc memory | tee "$results/nnuc_memory.txt" || status=1
 
 # 4. Table
 echo "== comparison"
