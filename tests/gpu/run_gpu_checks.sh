@@ -12,7 +12,8 @@
 #      one training step of the default 3-D U-Net (128^3, batch 2, bf16) in nnuc and in PyTorch;
 #      `nnuc memory` for that step (compare with StepMemoryGpu's measured peak in the test log)
 #   4. bench/compare.py: one table, ours vs PyTorch, with the device's name
-# Worst case with every timeout reached: 120 + 150 + 120 + 60 + 60 s = 8.5 min; typical well under.
+#      and the activation-layout measurement (bench/baselines/torch_conv_layout.py)
+# Worst case with every timeout reached: 120 + 150 + 120 + 60 + 60 + 60 s = 9.5 min; typical well under.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 results=${1:-${OUT:-bench/results/gpu-$(date +%F)}}
@@ -48,6 +49,9 @@ timeout 60 gpu-bundle/bin/nnuc_nn_bench --benchmark_filter='unet_step/cuda' --be
 timeout 60 "$python" bench/baselines/torch_unet_step.py --device cuda --patch 128 128 128 --batch 2 --amp bf16 \
   --channels-last | tee "$results/torch_step.json" || status=1
 gpu-bundle/bin/nnuc memory | tee "$results/nnuc_memory.txt" || status=1
+echo "== activation layout: cuDNN 3-D convolutions in NCDHW vs NDHWC (kernels/README.md)"
+timeout 60 "$python" bench/baselines/torch_conv_layout.py --min-time 0.1 --out "$results/conv_layout.json" \
+  | tee "$results/conv_layout.md" || status=1
 
 # 4. Table
 echo "== comparison"
