@@ -130,7 +130,10 @@ Tensor to_host_f32(const Tensor& device_tensor) { return as_f32(device_tensor.to
 void poison(Tensor& device_tensor) {
 #ifdef NNUC_WITH_CUDA
   if (device_tensor.device() == Device::CUDA) {
-    // 0xFF bytes are NaN in every floating format and -1 / 255 in the integer ones.
+    // 0xFF bytes are NaN in every floating format and -1 / 255 in the integer ones. The block came
+    // from the stream-ordered pool of the op's stream: wait for that stream's earlier work (which may
+    // have used the block before it was freed) before writing on the legacy stream.
+    cudaDeviceSynchronize();
     cudaMemset(device_tensor.raw(), 0xFF, device_tensor.bytes());
     cudaDeviceSynchronize();
     return;
