@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "data/dataset/atomic_file.h"
 #include "data/dataset/raw_dataset.h"
@@ -72,6 +75,119 @@ const ConfigurationPlan* configuration_by_name(const Plans& plans, const std::st
 
 void say(const PlanAndPreprocessOptions& options, const std::string& line) {
   if (options.log) options.log(line);
+}
+
+// ---- fingerprint reuse ----
+
+constexpr const char* kFingerprintSourceName = "nnuc_fingerprint_source.json";
+constexpr const char* kFingerprintSourceFormat = "nnuc-fingerprint-source/1";
+
+// FNV-1a 64 of `bytes` as 16 hex digits: names the exact fingerprint file a source record vouches for.
+std::string content_digest(const std::string& bytes) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+struct FingerprintReuse {
+  bool reuse = false;
+  std::string why_not;                   // empty when reused or when there was nothing to reuse
+  data::DatasetFingerprint fingerprint;  // when reused
+};
+
+// Whether the fingerprint already in the output folder was made from the raw dataset as it is now
+// (`state_hash`, `num_cases`): its source record must name that state and the fingerprint file's
+// current bytes. Never throws: an unreadable record or fingerprint is a reason to extract anew.
+FingerprintReuse existing_fingerprint(const PlanAndPreprocessOptions& options, const std::string& fingerprint_path,
+                                      const std::string& source_path, const std::string& state_hash,
+                                      std::size_t num_cases) {
+  FingerprintReuse outcome;
+  std::error_code error;
+  if (!fs::exists(fingerprint_path, error)) return outcome;
+  if (options.clean) {
+    outcome.why_not = "--clean";
+    return outcome;
+  }
+  if (!fs::exists(source_path, error)) {
+    outcome.why_not = std::string("the existing fingerprint has no ") + kFingerprintSourceName +
+                      " saying which raw dataset it was made from";
+    return outcome;
+  }
+  try {
+    const nlohmann::json source = nlohmann::json::parse(data::read_file_text(source_path));
+    if (!source.is_object() || source.value("format", "") != kFingerprintSourceFormat) {
+      outcome.why_not = std::string("unreadable ") + kFingerprintSourceName;
+      return outcome;
+    }
+    if (source.value("dataset_state_hash", "") != state_hash) {
+      outcome.why_not = "the raw dataset changed since the existing fingerprint was made";
+      return outcome;
+    }
+    if (source.value("fingerprint_digest", "") != content_digest(data::read_file_text(fingerprint_path))) {
+      outcome.why_not = "dataset_fingerprint.json was changed after it was extracted";
+      return outcome;
+    }
+    outcome.fingerprint = data::read_fingerprint(fingerprint_path);
+  } catch (const std::exception& failure) {
+    outcome.why_not = std::string("the existing fingerprint or its record is unreadable: ") + failure.what();
+    return outcome;
+  }
+  if (outcome.fingerprint.spacings.size() != num_cases) {
+    outcome.why_not = "the existing fingerprint describes " + std::to_string(outcome.fingerprint.spacings.size()) +
+                      " cases, the dataset has " + std::to_string(num_cases);
+    return outcome;
+  }
+  outcome.reuse = true;
+  return outcome;
+}
+
+// Written after the fingerprint, so a crash in between leaves a record whose digest does not match.
+void write_fingerprint_source(const std::string& source_path, const std::string& raw_dataset_folder,
+                              const std::string& state_hash, const std::string& fingerprint_path,
+                              std::size_t num_cases) {
+  nlohmann::ordered_json source;
+  source["format"] = kFingerprintSourceFormat;
+  source["raw_dataset_folder"] = fs::absolute(raw_dataset_folder).lexically_normal().string();
+  source["dataset_state_hash"] = state_hash;
+  source["cases"] = num_cases;
+  source["fingerprint_digest"] = content_digest(data::read_file_text(fingerprint_path));
+  data::write_file_atomic(source_path, source.dump(2) + "\n");
+}
+
+// ---- gt_segmentations ----
+
+bool same_file_bytes(const std::string& a, const std::string& b) {
+  std::error_code error;
+  const auto size_a = fs::file_size(a, error);
+  if (error) return false;
+  const auto size_b = fs::file_size(b, error);
+  if (error || size_a != size_b) return false;
+  return data::read_file_text(a) == data::read_file_text(b);
+}
+
+// nnU-Net's preprocess_dataset copies every training label to gt_segmentations/CASE<file_ending>, so
+// that validation works where only the preprocessed folder is available. Atomic copies; a copy that
+// is already byte-identical is left alone.
+void copy_ground_truth_segmentations(const std::vector<data::RawCase>& cases, const std::string& file_ending,
+                                     const fs::path& folder, PlanAndPreprocessResult& result) {
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error) NNUC_THROW(IoError, folder.string(), ": cannot create the folder (", error.message(), ")");
+  result.ground_truth_folder = folder.string();
+  for (const data::RawCase& raw_case : cases) {
+    const std::string copy = (folder / (raw_case.id + file_ending)).string();
+    if (same_file_bytes(raw_case.label, copy)) {
+      ++result.ground_truth_unchanged;
+    } else {
+      data::write_file_atomic(copy, data::read_file_text(raw_case.label));
+      ++result.ground_truth_copied;
+    }
+  }
 }
 
 }  // namespace
@@ -194,20 +310,35 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
     // Nothing is preprocessed: the planner's own parsers (below) read the copies.
     copy_file_atomic(options.dataset_json_file, dataset_json_path);
     copy_file_atomic(options.fingerprint_file, fingerprint_path);
+    result.fingerprint_note = "copied from " + options.fingerprint_file;
   } else {
     const std::string raw_dataset_json = (fs::path(options.raw_dataset_folder) / "dataset.json").string();
     dataset_json = data::load_dataset_json(raw_dataset_json);
     cases = data::find_training_cases(options.raw_dataset_folder, dataset_json);
     NNUC_CHECK(!cases.empty(), "no training cases in ", options.raw_dataset_folder);
-    say(options, "extracting the fingerprint of " + std::to_string(cases.size()) + " cases");
-    data::RunOptions run;
-    run.workers = options.workers;
-    fingerprint = data::extract_fingerprint(
-        cases.size(),
-        [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
-        run);
+    // The state before reading: a dataset edited during extraction fails the next run's comparison.
+    const std::string state_hash = data::dataset_state_hash(options.raw_dataset_folder);
+    const std::string source_path = (output_folder / kFingerprintSourceName).string();
+    FingerprintReuse existing = existing_fingerprint(options, fingerprint_path, source_path, state_hash, cases.size());
+    if (existing.reuse) {
+      say(options, "reusing " + fingerprint_path + ": made from this raw dataset as it is now");
+      fingerprint = std::move(existing.fingerprint);
+      result.fingerprint_reused = true;
+      result.fingerprint_note = "reused (unchanged dataset)";
+    } else {
+      const std::string why = existing.why_not.empty() ? "" : " (" + existing.why_not + ")";
+      say(options, "extracting the fingerprint of " + std::to_string(cases.size()) + " cases" + why);
+      data::RunOptions run;
+      run.workers = options.workers;
+      fingerprint = data::extract_fingerprint(
+          cases.size(),
+          [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
+          run);
+      data::write_fingerprint(fingerprint_path, fingerprint);
+      write_fingerprint_source(source_path, options.raw_dataset_folder, state_hash, fingerprint_path, cases.size());
+      result.fingerprint_note = "extracted" + why;
+    }
     copy_file_atomic(raw_dataset_json, dataset_json_path);
-    data::write_fingerprint(fingerprint_path, fingerprint);
     const fs::path splits = fs::path(options.raw_dataset_folder) / "splits_final.json";
     if (fs::is_regular_file(splits)) copy_file_atomic(splits.string(), (output_folder / "splits_final.json").string());
   }
@@ -265,6 +396,11 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
       outcome.cases_preprocessed = written.size();
     }
     result.configurations.push_back(outcome);
+  }
+  if (options.preprocess && !from_fingerprint) {
+    copy_ground_truth_segmentations(cases, dataset_json.file_ending, output_folder / "gt_segmentations", result);
+    say(options, "gt_segmentations: " + std::to_string(result.ground_truth_copied) + " label files copied, " +
+                     std::to_string(result.ground_truth_unchanged) + " already up to date");
   }
   result.preprocessing_seconds = seconds_since(preprocessing_start);
   return result;

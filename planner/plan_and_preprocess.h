@@ -4,10 +4,17 @@
 // Output, in PREPROCESSED_ROOT/DatasetXXX_Name/ (nnU-Net's names):
 //   dataset.json               copy of the raw dataset's
 //   dataset_fingerprint.json   the fingerprint (or a copy of the one planned from)
+//   nnuc_fingerprint_source.json  what the fingerprint was made from (nnuc's; nnU-Net ignores it):
+//                              the raw dataset's state hash (data::dataset_state_hash: dataset.json's
+//                              bytes, name, size and mtime of every case file) and a digest of the
+//                              fingerprint file's bytes. A later run reuses the fingerprint only when
+//                              both still match (nnU-Net reuses any existing fingerprint unless --clean).
 //   <plans_name>.json          the plans (nnUNetPlans.json for the default planner); configurations of
 //                              an existing plans file that these plans do not define are kept
 //   splits_final.json          copied from the raw folder when it has one
 //   <data_identifier>/CASE.nnuc   preprocessed cases of each chosen configuration (data/README.md)
+//   gt_segmentations/CASE<file_ending>  copies of the training labels (when preprocessing images), for
+//                              validation and postprocessing; a byte-identical copy is left alone
 // Every file is written atomically (temp file in the same folder, then rename).
 #pragma once
 
@@ -47,7 +54,10 @@ struct PlanAndPreprocessOptions {
   std::optional<double> gpu_memory_gb;        // --gpu-memory; default: resolve_memory_budget's rule
   MemoryModelKind memory_model = MemoryModelKind::exact;
   Device modelled_device = Device::CUDA;  // exact model: the device whose memory is modelled
+  // false: plan only (--no-preprocess, nnU-Net's --no_pp; no gt_segmentations/ either).
   bool preprocess = true;
+  // --clean: extract the fingerprint even when the existing one was made from the same raw dataset.
+  bool clean = false;
   bool verify = true;  // refuse a raw dataset that does not pass verification
   int workers = 0;     // cases in parallel (verification, fingerprint, preprocessing); 0: CPU cores
   std::function<void(const std::string&)> log;  // progress lines for people (optional)
@@ -67,6 +77,12 @@ struct PlanAndPreprocessResult {
   std::string verification_note;  // e.g. "verified earlier (record up to date)", "skipped (--no-verify)"
   std::string output_folder;      // PREPROCESSED_ROOT/DatasetXXX_Name
   std::string plans_file;
+  // "reused (unchanged dataset)", "extracted", "extracted (why the existing one was not reused)" or
+  // "copied from F" (planning from a fingerprint).
+  std::string fingerprint_note;
+  bool fingerprint_reused = false;
+  std::string ground_truth_folder;  // gt_segmentations/ (empty when no images were preprocessed)
+  std::size_t ground_truth_copied = 0, ground_truth_unchanged = 0;  // label files copied / already identical
   ResolvedBudget budget;
   Plans plans;
   std::vector<ConfigurationOutcome> configurations;  // every planned configuration, nnU-Net's order

@@ -3,10 +3,12 @@
 // configurations (planner/plan_and_preprocess.h holds the logic).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "data/dataset/raw_dataset.h"
 #include "planner/plan_and_preprocess.h"
@@ -25,26 +27,35 @@ void print_plan_usage() {
       "nnU-Net's plan_and_preprocess: verifies the raw dataset (refusing one with errors), extracts its\n"
       "fingerprint, plans the 2d, 3d_fullres and (for large images) 3d_lowres configurations under a memory\n"
       "budget and preprocesses them. Writes PREPROCESSED_DIR/DatasetXXX_Name/{dataset.json,\n"
-      "dataset_fingerprint.json, nnUNetPlans.json, <data_identifier>/CASE.nnuc}.\n"
+      "dataset_fingerprint.json, nnUNetPlans.json, <data_identifier>/CASE.nnuc, gt_segmentations/}.\n"
+      "nnU-Net's spellings (-gpu_memory_target, --no_pp, --clean, --verify_dataset_integrity, -pl, -np, -c)\n"
+      "are accepted, so scripts written for nnUNetv2_plan_and_preprocess work.\n"
       "\n"
       "  -i DIR                 the raw dataset folder (dataset.json, imagesTr/, labelsTr/)\n"
       "  -o DIR                 the preprocessed root (default with -d: $nnUNet_preprocessed)\n"
       "  -d ID|NAME             a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)\n"
-      "  -c CONFIG              configurations to preprocess: 2d, 3d_fullres, 3d_lowres (repeatable or\n"
-      "                         comma-separated; default all). The plans always hold every configuration.\n"
-      "  --gpu-memory GB        memory budget in GB of 2^30 bytes (default: the CUDA device's memory less a\n"
+      "  -c CONFIG ..           configurations to preprocess: 2d, 3d_fullres, 3d_lowres (several after one\n"
+      "                         -c as nnU-Net's, repeatable or comma-separated; default all). The plans\n"
+      "                         always hold every configuration.\n"
+      "  --gpu-memory GB, -gpu_memory_target GB\n"
+      "                         memory budget in GB of 2^30 bytes (default: the CUDA device's memory less a\n"
       "                         1 GiB reserve with the exact model on a GPU machine, else the planner's 8 GB)\n"
       "  --memory-model M       exact (default: peak bytes of a shape-only run of the real training step)\n"
       "                         or nnunet (nnU-Net's feature-map estimate; plans equal nnU-Net's)\n"
       "  --model-device D       device the exact model models: cuda (default; bf16 activations, cuDNN\n"
       "                         workspace at its cap, CUDA context overhead) or cpu (f32)\n"
-      "  --planner NAME         ExperimentPlanner (default), ResEncUNetPlanner, nnUNetPlannerResEncM|L|XL (M, L, XL)\n"
-      "  --no-preprocess        plan only\n"
+      "  --planner NAME, -pl NAME\n"
+      "                         ExperimentPlanner (default), ResEncUNetPlanner, nnUNetPlannerResEncM|L|XL (M, L, XL)\n"
+      "  --no-preprocess, --no_pp  plan only (no preprocessing, no gt_segmentations/)\n"
+      "  --clean                extract the fingerprint anew (default: reuse dataset_fingerprint.json when\n"
+      "                         nnuc_fingerprint_source.json shows it was made from the raw dataset as it is now)\n"
       "  --from-fingerprint F   plan from a dataset_fingerprint.json (no images; needs --dataset-json and -o)\n"
       "  --dataset-json F       the dataset.json that goes with --from-fingerprint\n"
       "  --name DatasetXXX_Name output folder name (default: the raw folder's or the fingerprint's folder's)\n"
       "  --no-verify            plan even when the dataset has not passed verification\n"
-      "  -np, --workers N       cases processed in parallel (default: CPU cores)\n"
+      "  --verify_dataset_integrity  accepted for nnU-Net's scripts; verification is on by default\n"
+      "  -np, --workers N       cases processed in parallel (default: CPU cores); -np N1 N2 .. (nnU-Net's\n"
+      "                         per-configuration counts) uses the largest\n"
       "  -q                     no progress output\n"
       "\n"
       "exit code: 0 planned (and preprocessed), 1 dataset refused or runtime failure, 2 usage error\n");
@@ -58,6 +69,22 @@ void add_configurations(const std::string& text, std::vector<std::string>& out) 
   }
 }
 
+// nnU-Net's -c and -np take several values after one flag (argparse nargs='+'); ArgCursor takes one.
+// "-c 2d 3d_fullres" becomes "-c 2d -c 3d_fullres", "-np 8 4" becomes "-np 8 -np 4".
+std::vector<std::string> split_multi_value_options(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string option = argv[i];
+    out.push_back(option);
+    if (option != "-c" && option != "-np") continue;
+    for (int values = 0; i + 1 < argc && argv[i + 1][0] != '-'; ++values) {
+      if (values > 0) out.push_back(option);
+      out.push_back(argv[++i]);
+    }
+  }
+  return out;
+}
+
 std::string format_bytes_gib(std::uint64_t bytes) {
   char text[48];
   std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / 1073741824.0);
@@ -67,10 +94,14 @@ std::string format_bytes_gib(std::uint64_t bytes) {
 }  // namespace
 
 int run_plan(int argc, char** argv) {
-  ArgCursor args("plan", argc, argv);
+  std::vector<std::string> arguments = split_multi_value_options(argc, argv);
+  std::vector<char*> pointers;
+  for (std::string& argument : arguments) pointers.push_back(argument.data());
+  ArgCursor args("plan", static_cast<int>(pointers.size()), pointers.data());
   planner::PlanAndPreprocessOptions options;
   std::string dataset_id;
   bool quiet = false;
+  bool verify_asked = false;
   while (!args.done()) {
     const std::string option = args.next();
     if (option == "-h" || option == "--help") {
@@ -85,7 +116,7 @@ int run_plan(int argc, char** argv) {
       dataset_id = args.value(option);
     else if (option == "-c")
       add_configurations(args.value(option), options.configurations);
-    else if (option == "--gpu-memory")
+    else if (option == "--gpu-memory" || option == "-gpu_memory_target")
       options.gpu_memory_gb = args.real(option, 1.0 / 1024.0, 1.0e6);
     else if (option == "--memory-model")
       options.memory_model = planner::memory_model_kind_from_name(args.value(option));
@@ -96,8 +127,12 @@ int run_plan(int argc, char** argv) {
       options.modelled_device = device == "cuda" ? Device::CUDA : Device::CPU;
     } else if (option == "--planner" || option == "-pl")
       options.planner = args.value(option);
-    else if (option == "--no-preprocess")
+    else if (option == "--no-preprocess" || option == "--no_pp")
       options.preprocess = false;
+    else if (option == "--clean")
+      options.clean = true;
+    else if (option == "--verify_dataset_integrity")
+      verify_asked = true;
     else if (option == "--from-fingerprint")
       options.fingerprint_file = args.value(option);
     else if (option == "--dataset-json")
@@ -107,12 +142,13 @@ int run_plan(int argc, char** argv) {
     else if (option == "--no-verify")
       options.verify = false;
     else if (option == "-np" || option == "--workers")
-      options.workers = static_cast<int>(args.integer(option, 1, 256));
+      options.workers = std::max(options.workers, static_cast<int>(args.integer(option, 1, 256)));
     else if (option == "-q" || option == "--quiet")
       quiet = true;
     else
       args.unknown(option);
   }
+  NNUC_CHECK(!(verify_asked && !options.verify), "--verify_dataset_integrity and --no-verify contradict each other");
   const bool from_fingerprint = !options.fingerprint_file.empty() || !options.dataset_json_file.empty();
   if (from_fingerprint) {
     NNUC_CHECK(!options.fingerprint_file.empty() && !options.dataset_json_file.empty(),
@@ -147,6 +183,7 @@ int run_plan(int argc, char** argv) {
   }
   std::printf("dataset %s -> %s\n", result.plans.dataset_name.c_str(), result.output_folder.c_str());
   if (!result.verification_note.empty()) std::printf("verification: %s\n", result.verification_note.c_str());
+  std::printf("fingerprint: %s\n", result.fingerprint_note.c_str());
   std::printf("memory budget: %s (%s)\n", format_bytes_gib(result.budget.budget.bytes()).c_str(),
               result.budget.source.c_str());
   for (const planner::ConfigurationOutcome& configuration : result.configurations) {
@@ -159,6 +196,10 @@ int run_plan(int argc, char** argv) {
     const auto& s = *result.exact_model_statistics;
     std::printf("exact memory model: %zu shape-only training steps (%.1f ms each), %zu cached answers\n", s.meta_runs,
                 s.meta_runs ? 1000.0 * s.meta_run_seconds / static_cast<double>(s.meta_runs) : 0.0, s.cache_hits);
+  }
+  if (!result.ground_truth_folder.empty()) {
+    std::printf("gt_segmentations: %zu copied, %zu already up to date (%s)\n", result.ground_truth_copied,
+                result.ground_truth_unchanged, result.ground_truth_folder.c_str());
   }
   std::printf("plans: %s\n", result.plans_file.c_str());
   return 0;

@@ -1,10 +1,13 @@
 // plan_and_preprocess (`nnuc plan`): a synthetic tiny dataset verified, fingerprinted, planned with the
 // exact memory model and preprocessed, every output parsed back; a dataset that fails verification
-// refused unless verification is switched off; planning from a fingerprint alone.
+// refused unless verification is switched off; planning from a fingerprint alone; gt_segmentations/
+// copies; an existing fingerprint reused only while the raw dataset it was made from is unchanged.
 #include "planner/plan_and_preprocess.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "data/dataset/atomic_file.h"
@@ -83,6 +86,14 @@ TEST(PlanAndPreprocess, TinySyntheticDatasetEndToEnd) {
   }
   ASSERT_TRUE(result.exact_model_statistics.has_value());
   EXPECT_GT(result.exact_model_statistics->meta_runs, 0u);
+  EXPECT_EQ(result.fingerprint_note, "extracted");
+  EXPECT_FALSE(result.fingerprint_reused);
+  EXPECT_TRUE(fs::exists(out + "/nnuc_fingerprint_source.json"));
+  EXPECT_EQ(result.ground_truth_folder, out + "/gt_segmentations");
+  EXPECT_EQ(result.ground_truth_copied, 5u);
+  EXPECT_EQ(count_files(out + "/gt_segmentations", ".nii.gz"), 5u);
+  EXPECT_EQ(testing::read_bytes(out + "/gt_segmentations/case_000.nii.gz"),
+            testing::read_bytes(options.raw_dataset_folder + "/labelsTr/case_000.nii.gz"));
 
   // Again, planning only and only 3d_fullres asked for: the verification record is reused.
   options.preprocess = false;
@@ -91,7 +102,98 @@ TEST(PlanAndPreprocess, TinySyntheticDatasetEndToEnd) {
   EXPECT_FALSE(again.refused);
   EXPECT_FALSE(again.verification.has_value());
   EXPECT_NE(again.verification_note.find("verified earlier"), std::string::npos);
+  EXPECT_EQ(again.fingerprint_note, "reused (unchanged dataset)");
+  EXPECT_TRUE(again.ground_truth_folder.empty());  // --no-preprocess copies no labels
   for (const ConfigurationOutcome& outcome : again.configurations) EXPECT_EQ(outcome.cases_preprocessed, 0u);
+}
+
+// The tiny dataset written into root, planned into root/preprocessed with the fast nnunet memory model.
+PlanAndPreprocessOptions tiny_dataset_options(const TempFolder& root) {
+  PlanAndPreprocessOptions options;
+  options.raw_dataset_folder = write_tiny_dataset(root);
+  options.preprocessed_root = root / "preprocessed";
+  options.memory_model = MemoryModelKind::nnunet;
+  options.workers = 2;
+  return options;
+}
+
+TEST(PlanAndPreprocess, ReusesTheFingerprintOnlyWhileTheRawDatasetIsUnchanged) {
+  TempFolder root;
+  PlanAndPreprocessOptions options = tiny_dataset_options(root);
+  options.preprocess = false;
+  const std::string out = root / "preprocessed/Dataset900_SynthTiny";
+  const std::string fingerprint = out + "/dataset_fingerprint.json";
+  std::vector<std::string> log;
+  options.log = [&log](const std::string& line) { log.push_back(line); };
+  const auto logged = [&log](const std::string& text) {
+    return std::any_of(log.begin(), log.end(),
+                       [&text](const std::string& line) { return line.find(text) != std::string::npos; });
+  };
+
+  EXPECT_EQ(plan_and_preprocess(options).fingerprint_note, "extracted");
+  const std::string extracted = testing::read_bytes(fingerprint);
+
+  log.clear();
+  const PlanAndPreprocessResult reused = plan_and_preprocess(options);
+  EXPECT_TRUE(reused.fingerprint_reused);
+  EXPECT_EQ(reused.fingerprint_note, "reused (unchanged dataset)");
+  EXPECT_TRUE(logged("reusing " + fingerprint));
+  EXPECT_EQ(testing::read_bytes(fingerprint), extracted);
+
+  // --clean always extracts.
+  options.clean = true;
+  EXPECT_EQ(plan_and_preprocess(options).fingerprint_note, "extracted (--clean)");
+  options.clean = false;
+  EXPECT_TRUE(plan_and_preprocess(options).fingerprint_reused);
+
+  // A case file rewritten (here: only its modification time) is a different raw dataset.
+  const std::string label = options.raw_dataset_folder + "/labelsTr/case_002.nii.gz";
+  fs::last_write_time(label, fs::last_write_time(label) + std::chrono::hours(1));
+  log.clear();
+  const PlanAndPreprocessResult changed = plan_and_preprocess(options);
+  EXPECT_FALSE(changed.fingerprint_reused);
+  EXPECT_EQ(changed.fingerprint_note, "extracted (the raw dataset changed since the existing fingerprint was made)");
+  EXPECT_TRUE(logged("extracting the fingerprint of 5 cases (the raw dataset changed"));
+  EXPECT_TRUE(plan_and_preprocess(options).fingerprint_reused);
+
+  // A fingerprint edited after extraction, or one without a source record (e.g. nnU-Net's), is not trusted.
+  nlohmann::ordered_json edited = read_json_file(fingerprint);
+  edited["median_relative_size_after_cropping"] = 0.5;
+  data::write_file_atomic(fingerprint, edited.dump(4));
+  EXPECT_EQ(plan_and_preprocess(options).fingerprint_note,
+            "extracted (dataset_fingerprint.json was changed after it was extracted)");
+  EXPECT_EQ(testing::read_bytes(fingerprint), extracted);
+  fs::remove(out + "/nnuc_fingerprint_source.json");
+  EXPECT_NE(plan_and_preprocess(options).fingerprint_note.find("has no nnuc_fingerprint_source.json"),
+            std::string::npos);
+  EXPECT_TRUE(plan_and_preprocess(options).fingerprint_reused);
+}
+
+TEST(PlanAndPreprocess, CopiesTheTrainingLabelsToGtSegmentations) {
+  TempFolder root;
+  PlanAndPreprocessOptions options = tiny_dataset_options(root);
+  options.configurations = {"2d"};
+  const std::string gt = root / "preprocessed/Dataset900_SynthTiny/gt_segmentations";
+  const PlanAndPreprocessResult first = plan_and_preprocess(options);
+  EXPECT_EQ(first.ground_truth_copied, 5u);
+  EXPECT_EQ(first.ground_truth_unchanged, 0u);
+  for (const std::string id : {"case_000", "case_001", "case_002", "case_003", "case_004"}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(testing::read_bytes(gt + "/" + id + ".nii.gz"),
+              testing::read_bytes(options.raw_dataset_folder + "/labelsTr/" + id + ".nii.gz"));
+  }
+
+  // Identical copies are left alone (not even rewritten); a damaged one is replaced; no temp files remain.
+  const auto untouched_time = fs::last_write_time(gt + "/case_000.nii.gz");
+  testing::write_bytes(gt + "/case_003.nii.gz", "not a label");
+  const PlanAndPreprocessResult second = plan_and_preprocess(options);
+  EXPECT_TRUE(second.fingerprint_reused);
+  EXPECT_EQ(second.ground_truth_copied, 1u);
+  EXPECT_EQ(second.ground_truth_unchanged, 4u);
+  EXPECT_EQ(fs::last_write_time(gt + "/case_000.nii.gz"), untouched_time);
+  EXPECT_EQ(testing::read_bytes(gt + "/case_003.nii.gz"),
+            testing::read_bytes(options.raw_dataset_folder + "/labelsTr/case_003.nii.gz"));
+  EXPECT_EQ(count_files(gt, ""), 5u);
 }
 
 TEST(PlanAndPreprocess, RefusesADatasetThatFailsVerification) {
@@ -140,6 +242,9 @@ TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
   }
   EXPECT_TRUE(fs::exists(root / "Dataset909_spleen_ct_like/dataset_fingerprint.json"));
   EXPECT_TRUE(fs::exists(root / "Dataset909_spleen_ct_like/dataset.json"));
+  EXPECT_EQ(result.fingerprint_note, "copied from " + options.fingerprint_file);
+  EXPECT_TRUE(result.ground_truth_folder.empty());
+  EXPECT_FALSE(fs::exists(root / "Dataset909_spleen_ct_like/gt_segmentations"));
 
   options.configurations = {"4d"};
   EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
