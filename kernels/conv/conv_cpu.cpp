@@ -48,8 +48,6 @@ void forward_typed(const Tensor& x, const Tensor& w, const Tensor& bias, const C
   const std::int64_t rows = y.numel() / y.dim(Activation::C);
   const std::int64_t co = y.dim(Activation::C);
   const std::int64_t k = gather.row_length();
-  const std::int64_t tile = plan.tile_rows;
-  const std::int64_t tiles = (rows + tile - 1) / tile;
   const T* x_data = x.data<T>();
   T* y_data = y.data<T>();
   T* col_base = in_place ? nullptr : scratch_data<T>(scratch, 0);
@@ -57,23 +55,13 @@ void forward_typed(const Tensor& x, const Tensor& w, const Tensor& bias, const C
   const bool has_bias = bias.defined();
   const T* bias_data = has_bias ? bias.data<T>() : nullptr;
 
-#pragma omp parallel num_threads(plan.threads)
-  {
-    T* col = in_place ? nullptr : col_base + static_cast<std::int64_t>(omp_get_thread_num()) * tile * k;
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t index = 0; index < tiles; ++index) {
-      const std::int64_t first = index * tile;
-      const std::int64_t count = std::min(tile, rows - first);
-      const T* lhs = x_data + first * k;
-      if (!in_place) {
-        gather_rows(x_data, gather, first, count, col);
-        lhs = col;
-      }
-      MatrixMap<T> out(y_data + first * co, count, co, Eigen::OuterStride<>(co));
-      out.noalias() = ConstMatrixMap<T>(lhs, count, k, Eigen::OuterStride<>(k)) * weight.transpose();
-      if (has_bias) out.rowwise() += ConstRowVectorMap<T>(bias_data, co);
-    }
-  }
+  for_each_gathered_tile(x_data, gather, rows, plan.tile_rows, plan.threads, col_base,
+                         [&](std::int64_t first, std::int64_t count, const T* lhs) {
+                           MatrixMap<T> out(y_data + first * co, count, co, Eigen::OuterStride<>(co));
+                           out.noalias() =
+                               ConstMatrixMap<T>(lhs, count, k, Eigen::OuterStride<>(k)) * weight.transpose();
+                           if (has_bias) out.rowwise() += ConstRowVectorMap<T>(bias_data, co);
+                         });
 }
 
 template <typename T>

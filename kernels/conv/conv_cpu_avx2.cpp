@@ -55,8 +55,6 @@ void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, con
   const std::int64_t co = y.dim(Activation::C);
   const std::int64_t rows = y.numel() / co;
   const std::int64_t k = gather.row_length();
-  const std::int64_t tile = plan.tile_rows;
-  const std::int64_t tiles = (rows + tile - 1) / tile;
   const float* x_data = x.data<float>();
   float* y_data = y.data<float>();
   float* col_base = in_place ? nullptr : scratch.at(0).data<float>();
@@ -65,23 +63,13 @@ void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, con
   pack_panels(k, co, k, packed, plan.threads, [&](std::int64_t row) { return w_data + row; });
   const float* bias_data = bias.defined() ? bias.data<float>() : nullptr;
 
-#pragma omp parallel num_threads(plan.threads)
-  {
-    float* col = in_place ? nullptr : col_base + static_cast<std::int64_t>(omp_get_thread_num()) * tile * k;
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t index = 0; index < tiles; ++index) {
-      const std::int64_t first = index * tile;
-      const std::int64_t count = std::min(tile, rows - first);
-      const float* lhs = x_data + first * k;
-      if (!in_place) {
-        gather_rows(x_data, gather, first, count, col);
-        lhs = col;
-      }
-      float* out = y_data + first * co;
-      gemm_f32_avx2(count, co, k, GemmA{lhs, k, 1}, GemmB{packed, kGemmPanelWidth, true}, out, co, false);
-      if (bias_data != nullptr) add_bias_rows(out, count, co, bias_data);
-    }
-  }
+  for_each_gathered_tile(
+      x_data, gather, rows, plan.tile_rows, plan.threads, col_base,
+      [&](std::int64_t first, std::int64_t count, const float* lhs) {
+        float* out = y_data + first * co;
+        gemm_f32_avx2(count, co, k, GemmA{lhs, k, 1}, GemmB{packed, kGemmPanelWidth, true}, out, co, false);
+        if (bias_data != nullptr) add_bias_rows(out, count, co, bias_data);
+      });
 }
 
 void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeometry& geometry, const CpuConvPlan& plan,

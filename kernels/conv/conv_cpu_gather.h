@@ -3,6 +3,9 @@
 // Not a public header.
 #pragma once
 
+#include <omp.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -169,6 +172,33 @@ void gather_rows(const T* source, const Gather& gather, std::int64_t first, std:
           out += channels;
         }
       }
+    }
+  }
+}
+
+// The forward pass's tile loop: for each tile of `tile` output rows (OpenMP, `threads` threads, dynamic
+// schedule), body(first, count, lhs) with lhs the tile's im2col rows (row_length() values each): x
+// itself when the gather is the identity, else gathered into this thread's slice of col_base
+// (threads * tile * row_length() elements).
+template <typename T, typename Body>
+void for_each_gathered_tile(const T* x, const Gather& gather, std::int64_t rows, std::int64_t tile, int threads,
+                            T* col_base, Body body) {
+  const bool in_place = gather_is_identity(gather);
+  const std::int64_t k = gather.row_length();
+  const std::int64_t tiles = (rows + tile - 1) / tile;
+#pragma omp parallel num_threads(threads)
+  {
+    T* col = in_place ? nullptr : col_base + static_cast<std::int64_t>(omp_get_thread_num()) * tile * k;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t index = 0; index < tiles; ++index) {
+      const std::int64_t first = index * tile;
+      const std::int64_t count = std::min(tile, rows - first);
+      const T* lhs = x + first * k;
+      if (!in_place) {
+        gather_rows(x, gather, first, count, col);
+        lhs = col;
+      }
+      body(first, count, lhs);
     }
   }
 }
