@@ -1,16 +1,14 @@
 #include "nn/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 
+#include "data/dataset/atomic_file.h"
 #include "kernels/core/context.h"
 
 namespace nnuc::nn {
@@ -60,34 +58,6 @@ const Tensor* Checkpoint::find(const std::string& name) const {
   return nullptr;
 }
 
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) NNUC_THROW(IoError, "cannot create ", temp, ": ", std::strerror(errno));
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t result = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      const int error = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      NNUC_THROW(IoError, "cannot write ", temp, ": ", std::strerror(error));
-    }
-    written += static_cast<std::size_t>(result);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    NNUC_THROW(IoError, "cannot flush ", temp, ": ", std::strerror(error));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    NNUC_THROW(IoError, "cannot rename ", temp, " to ", path, ": ", std::strerror(error));
-  }
-}
-
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   nlohmann::json header;
   header["metadata"] = checkpoint.metadata;
@@ -117,7 +87,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
     if (host[index].bytes()) std::memcpy(&bytes[data_start + tensor_offset], host[index].raw(), host[index].bytes());
   }
   put_le<std::uint64_t>(bytes, checksum(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
-  write_file_atomically(path, bytes);
+  data::write_file_atomic(path, bytes);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {

@@ -40,7 +40,4 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // outside the file.
 Checkpoint load_checkpoint(const std::string& path);
 
-// Writes `bytes` to `path` atomically: temp file beside it, flush + fsync, rename. Throws IoError.
-void write_file_atomically(const std::string& path, const std::string& bytes);
-
 }  // namespace nnuc::nn

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "data/dataset/atomic_file.h"
 #include "nn/training_step.h"
 #include "tests/support/test_support.h"
 
@@ -143,8 +144,8 @@ TEST_F(CheckpointTest, RejectsAnotherNetwork) {
 }
 
 TEST_F(CheckpointTest, AtomicWriteFailureLeavesTheOldFile) {
-  write_file_atomically(path_, "old contents");
-  EXPECT_THROW(write_file_atomically((dir_ / "missing" / "x").string(), "new"), IoError);
+  data::write_file_atomic(path_, "old contents");
+  EXPECT_THROW(data::write_file_atomic((dir_ / "missing" / "x").string(), "new"), IoError);
   EXPECT_EQ(read_bytes(), "old contents");
 }
 
