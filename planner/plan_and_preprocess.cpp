@@ -333,7 +333,7 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
       fingerprint = data::extract_fingerprint(
           cases.size(),
           [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
-          run);
+          run, options.fingerprint_samples);
       data::write_fingerprint(fingerprint_path, fingerprint);
       write_fingerprint_source(source_path, options.raw_dataset_folder, state_hash, fingerprint_path, cases.size());
       result.fingerprint_note = "extracted" + why;

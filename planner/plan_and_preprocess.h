@@ -60,6 +60,9 @@ struct PlanAndPreprocessOptions {
   bool clean = false;
   bool verify = true;  // refuse a raw dataset that does not pass verification
   int workers = 0;     // cases in parallel (verification, fingerprint, preprocessing); 0: CPU cores
+  // Foreground intensity samples pooled over the dataset for the fingerprint (nnU-Net: 1e8). Fewer
+  // change the CT normalization statistics; tests that do not look at them draw fewer to run faster.
+  double fingerprint_samples = data::kFingerprintForegroundSamples;
   std::function<void(const std::string&)> log;  // progress lines for people (optional)
 };
 

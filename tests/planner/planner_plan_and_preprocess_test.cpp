@@ -114,6 +114,7 @@ PlanAndPreprocessOptions tiny_dataset_options(const TempFolder& root) {
   options.preprocessed_root = root / "preprocessed";
   options.memory_model = MemoryModelKind::nnunet;
   options.workers = 2;
+  options.fingerprint_samples = 1e5;  // reuse and label copies do not depend on the statistics
   return options;
 }
 
