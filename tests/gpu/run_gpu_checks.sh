@@ -26,8 +26,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 [ -d gpu-bundle/bin ] || { echo "gpu-bundle/ missing: run scripts/build_gpu_bundle.sh on the build machine and carry gpu-bundle"; exit 2; }
 python=${PYTHON:-python3}
 # 1. NVIDIA libraries: prefer PyTorch's pip packages (they match its cuDNN), then the system toolkit.
+# Files and links only: tools such as perf keep same-named folders (~/.debug/.../libcudart.so.13/).
 libdirs=$(find / -xdev \( -name 'libcudnn.so.9*' -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' \) \
-  -not -path '/proc/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+  \( -type f -o -type l \) -not -path '/proc/*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:${libdirs}${LD_LIBRARY_PATH:-}"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 status=0
@@ -38,7 +39,7 @@ timeout 120 gpu-bundle/bin/nnuc_gpu_tests --gtest_output=json:"$results/gpu_test
 
 # 3. Benchmarks: ours (CUDA only) and PyTorch on the same shapes, same machine, same run.
 echo "== nnuc kernel benchmarks (CUDA)"
-timeout 150 gpu-bundle/bin/nnuc_kernel_bench --benchmark_filter='/cuda' --benchmark_min_time=0.05s \
+timeout 150 gpu-bundle/bin/nnuc_kernel_bench --benchmark_filter='/cuda' --benchmark_min_time=0.05 \
   --benchmark_format=console --benchmark_out="$results/nnuc_kernel_bench.json" --benchmark_out_format=json || status=1
 echo "== PyTorch baseline"
 PYTHONUNBUFFERED=1 timeout 120 "$python" bench/baselines/torch_kernels.py --device cuda --min-time 0.05 \
