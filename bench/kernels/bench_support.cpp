@@ -1,9 +1,16 @@
 #include "bench/kernels/bench_support.h"
 
+#include <chrono>
 #include <cstring>
 #include <random>
 
 #include "kernels/core/dtype.h"
+
+#ifdef NNUC_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/core/cuda_check.h"
+#endif
 
 namespace nnuc::bench {
 
@@ -13,6 +20,51 @@ Context* gpu() {
 }
 
 void sync(const Context& ctx) { ctx.synchronize(); }
+
+const Context* context_for(benchmark::State& state, const std::string& device) {
+  if (device == "cpu") return &Context::cpu();
+  if (gpu() == nullptr) {
+    state.SkipWithError("no CUDA device");
+    return nullptr;
+  }
+  return gpu();
+}
+
+DType dtype_for(const std::string& device) { return device == "cuda_bf16" ? DType::bf16 : DType::f32; }
+
+double tensor_bytes(const Shape& shape, DType dtype) {
+  return static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(dtype));
+}
+
+void time_iterations(benchmark::State& state, const Context& ctx, const std::function<void()>& work) {
+  work();
+  sync(ctx);
+#ifdef NNUC_WITH_CUDA
+  if (ctx.device() == Device::CUDA) {
+    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
+    cudaEvent_t start = nullptr, stop = nullptr;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    for (auto _ : state) {
+      CUDA_CHECK(cudaEventRecord(start, stream));
+      work();
+      CUDA_CHECK(cudaEventRecord(stop, stream));
+      CUDA_CHECK(cudaEventSynchronize(stop));
+      float milliseconds = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
+      state.SetIterationTime(static_cast<double>(milliseconds) * 1e-3);
+    }
+    CUDA_CHECK_PRINT(cudaEventDestroy(start));
+    CUDA_CHECK_PRINT(cudaEventDestroy(stop));
+    return;
+  }
+#endif
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
 
 Tensor random_tensor(const Shape& shape, DType dtype, const Context& ctx, double low, double high) {
   std::mt19937_64 generator(12345);

@@ -7,6 +7,9 @@
 //   This development machine (2 cores, AVX2 FMA): see bench/results/ for the measured figures.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <benchmark/benchmark.h>
 
 #include <vector>
@@ -24,6 +27,18 @@ void sync(const Context& ctx);
 Tensor random_tensor(const Shape& shape, DType dtype, const Context& ctx, double low = -1, double high = 1);
 // Random integer labels in [0, classes) as i16 on ctx's device.
 Tensor random_labels(const Shape& shape, int classes, const Context& ctx);
+
+// The context for a device name of the kernel benchmarks ("cpu", "cuda_f32", "cuda_bf16"), or nullptr
+// after SkipWithError when no CUDA device is present.
+const Context* context_for(benchmark::State& state, const std::string& device);
+// The activation dtype of a device name: bf16 for "cuda_bf16", f32 otherwise.
+DType dtype_for(const std::string& device);
+// Bytes of a tensor of this shape and dtype (for the bytes/s counters).
+double tensor_bytes(const Shape& shape, DType dtype);
+// Times each iteration of `work` on ctx after one untimed warm-up call (cuDNN plan choice, pool
+// growth): CUDA events on ctx's stream, or the wall clock on the CPU. Benchmarks using it are
+// registered with UseManualTime().
+void time_iterations(benchmark::State& state, const Context& ctx, const std::function<void()>& work);
 
 // Sets the standard counters: FLOP/s (when flops > 0) and bytes/s (when bytes > 0) per iteration.
 void set_rates(benchmark::State& state, double flops_per_iteration, double bytes_per_iteration);

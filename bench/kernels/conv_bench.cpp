@@ -29,18 +29,11 @@
 // caches the cuDNN plan); CPU timings are wall clock.
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <string>
 #include <vector>
 
 #include "bench/kernels/bench_support.h"
 #include "kernels/conv/conv.h"
-
-#ifdef NNUC_WITH_CUDA
-#include <cuda_runtime.h>
-
-#include "kernels/core/cuda_check.h"
-#endif
 
 namespace nnuc {
 namespace {
@@ -59,49 +52,10 @@ struct TransposeCase {
   std::array<int, 3> stride;
 };
 
-// Times one iteration of `work` on ctx: CUDA events on its stream, or the wall clock on the CPU.
-template <typename Work>
-void time_iterations(benchmark::State& state, const Context& ctx, Work&& work) {
-  work();  // warm-up: cuDNN plan choice, allocator pools
-  bench::sync(ctx);
-#ifdef NNUC_WITH_CUDA
-  if (ctx.device() == Device::CUDA) {
-    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
-    cudaEvent_t start = nullptr, stop = nullptr;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    for (auto _ : state) {
-      CUDA_CHECK(cudaEventRecord(start, stream));
-      work();
-      CUDA_CHECK(cudaEventRecord(stop, stream));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float milliseconds = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-      state.SetIterationTime(static_cast<double>(milliseconds) * 1e-3);
-    }
-    CUDA_CHECK_PRINT(cudaEventDestroy(start));
-    CUDA_CHECK_PRINT(cudaEventDestroy(stop));
-    return;
-  }
-#endif
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    work();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-}
-
-// The context for `device` ("cpu", "cuda_f32", "cuda_bf16"), or nullptr after SkipWithError.
-const Context* context_for(benchmark::State& state, const std::string& device) {
-  if (device == "cpu") return &Context::cpu();
-  if (bench::gpu() == nullptr) {
-    state.SkipWithError("no CUDA device");
-    return nullptr;
-  }
-  return bench::gpu();
-}
-
-DType dtype_for(const std::string& device) { return device == "cuda_bf16" ? DType::bf16 : DType::f32; }
+using bench::context_for;
+using bench::dtype_for;
+using bench::tensor_bytes;
+using bench::time_iterations;
 
 void conv_bench(benchmark::State& state, std::string device, Op op, ConvCase c) {
   const Context* ctx = context_for(state, device);

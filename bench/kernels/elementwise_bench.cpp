@@ -17,7 +17,6 @@
 // (manual time).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,12 +24,6 @@
 #include "bench/kernels/bench_support.h"
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/elementwise/reduce.h"
-
-#ifdef NNUC_WITH_CUDA
-#include <cuda_runtime.h>
-
-#include "kernels/core/cuda_check.h"
-#endif
 
 // Shared with layout_bench.cpp and optim_bench.cpp (declared there).
 namespace nnuc::ops_bench {
@@ -61,55 +54,6 @@ std::vector<bench::StageShape> all_stages() {
   return stages;
 }
 
-// The context for "cpu", "cuda_f32" or "cuda_bf16", or nullptr after SkipWithError.
-const Context* context_for(benchmark::State& state, const std::string& device) {
-  if (device == "cpu") return &Context::cpu();
-  if (bench::gpu() == nullptr) {
-    state.SkipWithError("no CUDA device");
-    return nullptr;
-  }
-  return bench::gpu();
-}
-
-DType dtype_for(const std::string& device) { return device == "cuda_bf16" ? DType::bf16 : DType::f32; }
-
-double tensor_bytes(const Shape& shape, DType dtype) {
-  return static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(dtype));
-}
-
-// Times each iteration of `work`: CUDA events on ctx's stream, or the wall clock on the CPU.
-void time_iterations(benchmark::State& state, const Context& ctx, const std::function<void()>& work) {
-#ifdef NNUC_WITH_CUDA
-  if (ctx.device() == Device::CUDA) {
-    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
-    cudaEvent_t start = nullptr, stop = nullptr;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    work();  // warm-up: pool growth
-    bench::sync(ctx);
-    for (auto _ : state) {
-      CUDA_CHECK(cudaEventRecord(start, stream));
-      work();
-      CUDA_CHECK(cudaEventRecord(stop, stream));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float milliseconds = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-      state.SetIterationTime(static_cast<double>(milliseconds) * 1e-3);
-    }
-    CUDA_CHECK_PRINT(cudaEventDestroy(start));
-    CUDA_CHECK_PRINT(cudaEventDestroy(stop));
-    return;
-  }
-#else
-  (void)ctx;  // the CPU is the only device in a build without CUDA
-#endif
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    work();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-}
-
 // Registers one benchmark with manual timing in milliseconds.
 void register_bench(const std::string& name, void (*function)(benchmark::State&, std::string, Shape),
                     const std::string& device, const Shape& shape) {
@@ -131,10 +75,10 @@ void register_stages(const std::string& op, void (*function)(benchmark::State&, 
 namespace nnuc {
 namespace {
 
-using ops_bench::context_for;
-using ops_bench::dtype_for;
-using ops_bench::tensor_bytes;
-using ops_bench::time_iterations;
+using bench::context_for;
+using bench::dtype_for;
+using bench::tensor_bytes;
+using bench::time_iterations;
 
 void add_bench(benchmark::State& state, std::string device, Shape shape) {
   const Context* ctx = context_for(state, device);

@@ -22,7 +22,6 @@
 // is not counted except where it starves the GPU.
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,55 +58,10 @@ std::string cpu_stage_name(const bench::StageShape& stage) {
          std::to_string(shape[Activation::H]) + "x" + std::to_string(shape[Activation::W]);
 }
 
-double tensor_bytes(const Shape& shape, DType dtype) {
-  return static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(dtype));
-}
-
-// Times one iteration of `work` on ctx: CUDA events on its stream, or the wall clock on the CPU.
-template <typename Work>
-void time_iterations(benchmark::State& state, const Context& ctx, Work&& work) {
-#ifdef NNUC_WITH_CUDA
-  if (ctx.device() == Device::CUDA) {
-    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
-    cudaEvent_t start = nullptr, stop = nullptr;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    work();  // warm-up: plans, pool growth
-    bench::sync(ctx);
-    for (auto _ : state) {
-      CUDA_CHECK(cudaEventRecord(start, stream));
-      work();
-      CUDA_CHECK(cudaEventRecord(stop, stream));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float milliseconds = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start, stop));
-      state.SetIterationTime(static_cast<double>(milliseconds) * 1e-3);
-    }
-    CUDA_CHECK_PRINT(cudaEventDestroy(start));
-    CUDA_CHECK_PRINT(cudaEventDestroy(stop));
-    return;
-  }
-#else
-  (void)ctx;
-#endif
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    work();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-}
-
-// Returns the context for `device` ("cpu", "cuda_f32", "cuda_bf16"), or nullptr after SkipWithError.
-const Context* context_for(benchmark::State& state, const std::string& device) {
-  if (device == "cpu") return &Context::cpu();
-  if (bench::gpu() == nullptr) {
-    state.SkipWithError("no CUDA device");
-    return nullptr;
-  }
-  return bench::gpu();
-}
-
-DType dtype_for(const std::string& device) { return device == "cuda_bf16" ? DType::bf16 : DType::f32; }
+using bench::context_for;
+using bench::dtype_for;
+using bench::tensor_bytes;
+using bench::time_iterations;
 
 void instance_norm_forward(benchmark::State& state, std::string device, Shape shape) {
   const Context* ctx = context_for(state, device);

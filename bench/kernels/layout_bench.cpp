@@ -29,10 +29,6 @@
 
 // Defined in elementwise_bench.cpp.
 namespace nnuc::ops_bench {
-const Context* context_for(benchmark::State& state, const std::string& device);
-DType dtype_for(const std::string& device);
-double tensor_bytes(const Shape& shape, DType dtype);
-void time_iterations(benchmark::State& state, const Context& ctx, const std::function<void()>& work);
 void register_stages(const std::string& op, void (*function)(benchmark::State&, std::string, Shape),
                      const std::vector<std::string>& cuda_devices);
 }  // namespace nnuc::ops_bench
@@ -40,10 +36,10 @@ void register_stages(const std::string& op, void (*function)(benchmark::State&, 
 namespace nnuc {
 namespace {
 
-using ops_bench::context_for;
-using ops_bench::dtype_for;
-using ops_bench::tensor_bytes;
-using ops_bench::time_iterations;
+using bench::context_for;
+using bench::dtype_for;
+using bench::tensor_bytes;
+using bench::time_iterations;
 
 // The pooling / downsampling factor per spatial axis: 2, except along D of a 2-D stage.
 std::array<std::int64_t, 3> halving(const Shape& shape) { return {shape[Activation::D] > 1 ? 2 : 1, 2, 2}; }

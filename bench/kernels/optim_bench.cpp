@@ -23,19 +23,12 @@
 #include "kernels/elementwise/reduce.h"
 #include "kernels/optim/sgd.h"
 
-// Defined in elementwise_bench.cpp.
-namespace nnuc::ops_bench {
-const Context* context_for(benchmark::State& state, const std::string& device);
-DType dtype_for(const std::string& device);
-void time_iterations(benchmark::State& state, const Context& ctx, const std::function<void()>& work);
-}  // namespace nnuc::ops_bench
-
 namespace nnuc {
 namespace {
 
-using ops_bench::context_for;
-using ops_bench::dtype_for;
-using ops_bench::time_iterations;
+using bench::context_for;
+using bench::dtype_for;
+using bench::time_iterations;
 
 // Parameter shapes of the default 3-D PlainConvUNet: per encoder stage two (conv weight
 // (F, 3, 3, 3, C_in), bias, norm weight, norm bias); per decoder stage the transposed conv
