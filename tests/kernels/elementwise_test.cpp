@@ -22,29 +22,7 @@ const Context& cpu_ctx = Context::cpu();
 // Shapes with odd extents, D = 1 and batch > 1.
 const Shape kShapes[] = {Shape{3, 5, 7, 9, 2}, Shape{2, 1, 13, 11, 3}, Shape{1, 1, 1, 1, 1}, Shape{37}};
 
-template <typename Run>
-std::size_t peak_bytes_of(Device device, Run&& run) {
-  Allocator& allocator = allocator_for(device);
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  return allocator.stats().peak_bytes - base;
-}
-
-template <typename Run>
-std::string error_of(Run&& run) {
-  try {
-    run();
-  } catch (const InvalidInput& error) {
-    return error.what();
-  }
-  return "(no InvalidInput thrown)";
-}
-#define EXPECT_ERROR_MENTIONS(statement, text)                                    \
-  do {                                                                            \
-    const std::string message_ = error_of([&] { statement; });                    \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
+using testing::peak_bytes_of;
 
 TEST(Elementwise, AddAndScaleMatchDoubleReference) {
   for (const Shape& shape : kShapes) {

@@ -147,16 +147,7 @@ TEST(InstanceNormGpu, Repeatable) {
   EXPECT_EQ(run(), run());
 }
 
-template <typename Run>
-std::size_t peak_bytes_of(const Context& ctx, Run&& run) {
-  ctx.synchronize();
-  Allocator& allocator = allocator_for(ctx.device());
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  ctx.synchronize();
-  return allocator.stats().peak_bytes - base;
-}
+using testing::peak_bytes_of;
 
 TEST(InstanceNormGpu, MetaPeakEqualsCudaPeak) {
   NNUC_REQUIRE_GPU();

@@ -265,14 +265,7 @@ TEST(InstanceNormCpu, ResultsDoNotDependOnThreadCount) {
 
 // ---- memory: the Meta run allocates exactly what the CPU run does --------------------------------------
 
-template <typename Run>
-std::size_t peak_bytes_of(Device device, Run&& run) {
-  Allocator& allocator = allocator_for(device);
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  return allocator.stats().peak_bytes - base;
-}
+using testing::peak_bytes_of;
 
 TEST(InstanceNormCpu, MetaPeakEqualsCpuPeak) {
   auto meta = Context::meta(Device::CPU);

@@ -19,29 +19,7 @@ namespace {
 
 const Context& cpu_ctx = Context::cpu();
 
-template <typename Run>
-std::size_t peak_bytes_of(Device device, Run&& run) {
-  Allocator& allocator = allocator_for(device);
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  return allocator.stats().peak_bytes - base;
-}
-
-template <typename Run>
-std::string error_of(Run&& run) {
-  try {
-    run();
-  } catch (const InvalidInput& error) {
-    return error.what();
-  }
-  return "(no InvalidInput thrown)";
-}
-#define EXPECT_ERROR_MENTIONS(statement, text)                                    \
-  do {                                                                            \
-    const std::string message_ = error_of([&] { statement; });                    \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
+using testing::peak_bytes_of;
 
 // A random host tensor of any dtype (labels for the integer ones).
 Tensor random_any(const Shape& shape, DType dtype) {

@@ -279,15 +279,7 @@ TEST(LossGpu, LabelOutOfRangeTurnsNaN) {
   for (int i = 0; i < 18; ++i) EXPECT_EQ(std::isnan(grad[i]), i / 3 == 3) << i;
 }
 
-std::size_t peak_of(const Context& ctx, const std::function<void()>& run) {
-  Allocator& allocator = allocator_for(ctx.device());
-  ctx.synchronize();
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  ctx.synchronize();
-  return allocator.stats().peak_bytes - base;
-}
+using testing::peak_bytes_of;
 
 TEST(LossGpu, CudaPeakEqualsMeta) {
   NNUC_REQUIRE_GPU();
@@ -299,20 +291,20 @@ TEST(LossGpu, CudaPeakEqualsMeta) {
   const Tensor logits = on_meta(in.device_logits), labels = on_meta(in.device_labels),
                targets = on_meta(in.device_targets), gi = on_meta(in.device_grad_i), gp = on_meta(in.device_grad_p);
   const RegionIgnore region = c.region_ignore();
-  EXPECT_EQ(peak_of(gpu, [&] { dice_ce_forward(gpu, in.device_logits, in.device_labels, 13); }),
-            peak_of(*meta, [&] { dice_ce_forward(*meta, logits, labels, 13); }));
-  EXPECT_EQ(peak_of(gpu, [&] { cross_entropy_forward(gpu, in.device_logits, in.device_labels, 13); }),
-            peak_of(*meta, [&] { cross_entropy_forward(*meta, logits, labels, 13); }));
-  EXPECT_EQ(peak_of(gpu,
+  EXPECT_EQ(peak_bytes_of(gpu, [&] { dice_ce_forward(gpu, in.device_logits, in.device_labels, 13); }),
+            peak_bytes_of(*meta, [&] { dice_ce_forward(*meta, logits, labels, 13); }));
+  EXPECT_EQ(peak_bytes_of(gpu, [&] { cross_entropy_forward(gpu, in.device_logits, in.device_labels, 13); }),
+            peak_bytes_of(*meta, [&] { cross_entropy_forward(*meta, logits, labels, 13); }));
+  EXPECT_EQ(peak_bytes_of(gpu,
                     [&] {
                       dice_ce_backward(gpu, in.device_logits, in.device_labels, 13, 1, in.device_grad_i,
                                        in.device_grad_p);
                     }),
-            peak_of(*meta, [&] { dice_ce_backward(*meta, logits, labels, 13, 1, gi, gp); }));
-  EXPECT_EQ(peak_of(gpu, [&] { region_loss_forward(gpu, in.device_logits, in.device_targets, region); }),
-            peak_of(*meta, [&] { region_loss_forward(*meta, logits, targets, region); }));
-  EXPECT_EQ(peak_of(gpu, [&] { softmax_channels(gpu, in.device_logits); }),
-            peak_of(*meta, [&] { softmax_channels(*meta, logits); }));
+            peak_bytes_of(*meta, [&] { dice_ce_backward(*meta, logits, labels, 13, 1, gi, gp); }));
+  EXPECT_EQ(peak_bytes_of(gpu, [&] { region_loss_forward(gpu, in.device_logits, in.device_targets, region); }),
+            peak_bytes_of(*meta, [&] { region_loss_forward(*meta, logits, targets, region); }));
+  EXPECT_EQ(peak_bytes_of(gpu, [&] { softmax_channels(gpu, in.device_logits); }),
+            peak_bytes_of(*meta, [&] { softmax_channels(*meta, logits); }));
 }
 
 }  // namespace

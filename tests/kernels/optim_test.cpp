@@ -15,21 +15,6 @@ namespace {
 
 const Context& cpu_ctx = Context::cpu();
 
-template <typename Run>
-std::string error_of(Run&& run) {
-  try {
-    run();
-  } catch (const InvalidInput& error) {
-    return error.what();
-  }
-  return "(no InvalidInput thrown)";
-}
-#define EXPECT_ERROR_MENTIONS(statement, text)                                    \
-  do {                                                                            \
-    const std::string message_ = error_of([&] { statement; });                    \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
-
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
          (a.bytes() == 0 || std::memcmp(a.raw(), b.raw(), a.bytes()) == 0);

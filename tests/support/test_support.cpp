@@ -1,5 +1,7 @@
 #include "tests/support/test_support.h"
 
+#include "kernels/core/allocator.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -140,6 +142,31 @@ void poison(Tensor& device_tensor) {
   }
 #endif
   if (device_tensor.device() == Device::CPU) std::memset(device_tensor.raw(), 0xFF, device_tensor.bytes());
+}
+
+std::size_t peak_bytes_of(Device device, const std::function<void()>& run) {
+  Allocator& allocator = allocator_for(device);
+  const std::size_t base = allocator.stats().current_bytes;
+  allocator.reset_peak();
+  run();
+  return allocator.stats().peak_bytes - base;
+}
+
+std::size_t peak_bytes_of(const Context& ctx, const std::function<void()>& run) {
+  ctx.synchronize();
+  return peak_bytes_of(ctx.device(), [&] {
+    run();
+    ctx.synchronize();
+  });
+}
+
+std::string error_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const InvalidInput& error) {
+    return error.what();
+  }
+  return "(no InvalidInput thrown)";
 }
 
 }  // namespace nnuc::testing

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -56,4 +58,19 @@ Tensor round_to_bf16(const Tensor& host);
 // Fills a device tensor with NaN (floating) or 0xFF bytes, so an op that skips an element fails.
 void poison(Tensor& device_tensor);
 
+// Allocator peak while `run` runs, above what the allocator of `device` held before (CPU or Meta).
+std::size_t peak_bytes_of(Device device, const std::function<void()>& run);
+// The same on ctx's device, with the device synchronized before and after (CUDA work is queued).
+std::size_t peak_bytes_of(const Context& ctx, const std::function<void()>& run);
+
+// The message of the InvalidInput that `run` throws, or "(no InvalidInput thrown)".
+std::string error_of(const std::function<void()>& run);
+
 }  // namespace nnuc::testing
+
+// Expects `statement` to throw InvalidInput whose message contains `text`.
+#define EXPECT_ERROR_MENTIONS(statement, text)                                    \
+  do {                                                                            \
+    const std::string message_ = ::nnuc::testing::error_of([&] { statement; });   \
+    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
+  } while (0)
