@@ -3,6 +3,9 @@
 # third-party shared libraries they need into gpu-bundle/ (git-ignored), so that a GPU machine
 # that has the NVIDIA driver, CUDA 13 and PyTorch (whose pip packages hold cuDNN 9 and cuBLAS 13)
 # but none of our Debian dependencies can run them: tests/gpu/run_gpu_checks.sh uses the bundle.
+# compute-sanitizer (CUDA toolkit, not in PyTorch's wheels) goes into gpu-bundle/compute-sanitizer/
+# when this machine's toolkit has it and NNUC_BUNDLE_SANITIZER=1 (it adds tens of MB); otherwise the
+# check script looks for the GPU machine's own toolkit copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-gpu
@@ -21,5 +24,18 @@ for binary in gpu-bundle/bin/*; do
   ldd "$binary" | awk '/=> \// {print $3}'
 done | sort -u | grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcudnn[^/]*|libcublas[^/]*|libcublasLt)\.so' |
   while read -r library; do cp -L "$library" gpu-bundle/lib/; done
+if [ "${NNUC_BUNDLE_SANITIZER:-0}" = 1 ]; then
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$sanitizer" ]; then  # bin/compute-sanitizer links into the toolkit's compute-sanitizer/ folder
+    folder=$(dirname "$(readlink -f "$sanitizer")")
+    if [ "$(basename "$folder")" = compute-sanitizer ]; then
+      cp -rL "$folder" gpu-bundle/compute-sanitizer
+    else
+      mkdir -p gpu-bundle/compute-sanitizer && cp -L "$sanitizer" gpu-bundle/compute-sanitizer/
+    fi
+  else
+    echo "compute-sanitizer not installed here: not bundled (the check script looks on the GPU machine)"
+  fi
+fi
 du -sh gpu-bundle
 ls gpu-bundle/bin gpu-bundle/lib

@@ -1,12 +1,15 @@
 // Convolution entry points: argument checks, output and scratch allocation, device dispatch.
 #include "kernels/conv/conv.h"
 
+#include <algorithm>
 #include <string>
 
+#include "kernels/conv/conv_chunk.h"
 #include "kernels/conv/conv_internal.h"
 #include "kernels/conv/conv_plan.h"
 #include "kernels/core/allocator.h"
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/dispatch.h"
 
 namespace nnuc {
 
@@ -97,7 +100,8 @@ void check_bias(const Tensor& bias, DType data, std::int64_t co, const Context& 
 std::vector<Tensor> allocate_scratch(const std::vector<ScratchBuffer>& buffers, const Context& ctx) {
   std::vector<Tensor> scratch;
   scratch.reserve(buffers.size());
-  for (const ScratchBuffer& buffer : buffers) scratch.push_back(Tensor::empty(Shape{buffer.elements}, buffer.dtype, ctx));
+  for (const ScratchBuffer& buffer : buffers)
+    scratch.push_back(Tensor::empty(Shape{buffer.elements}, buffer.dtype, ctx));
   return scratch;
 }
 
@@ -122,26 +126,39 @@ ConvGeometry transpose_geometry(std::array<int, 3> stride) {
 
 namespace {
 
-// CUDA model of a cuDNN pass: the cached plan's workspace, else the cap it will be chosen under.
-std::size_t cuda_conv_workspace(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
+// CUDA model of one cuDNN call: the cached plan's workspace, else the cap it will be chosen under.
+std::size_t cuda_call_workspace(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
                                 DType dtype, const Context& ctx) {
-  const ConvPlanKey key = ConvPlanKey::make(pass, x, w, geometry, dtype, ctx.workspace_cap());
+  const ConvPlanKey key = ConvPlanKey::make(pass, x, w, geometry, dtype, ctx.workspace_cap(), ctx.deterministic());
   if (std::optional<ConvPlan> plan = ctx.conv_plans().find(key)) return plan->workspace_bytes;
   return ctx.workspace_cap();
 }
 
-#ifndef NNUC_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  NNUC_THROW(CudaError, op, ": nnuc was built without CUDA (configure with -DNNUC_CUDA=ON)");
+// What a CUDA pass allocates besides its output (conv_cuda.cpp): the staging buffer of a split
+// convolution (conv_chunk.h), alive through the pass, then each call's workspace, one at a time.
+struct CudaPassScratch {
+  std::size_t staging_bytes = 0;    // rounded
+  std::size_t workspace_bytes = 0;  // rounded, the largest call's
+};
+
+CudaPassScratch cuda_pass_scratch(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
+                                  DType dtype, const Context& ctx) {
+  const ConvChunking plan = plan_conv_chunks(x, w, geometry, ctx.conv_element_limit());
+  CudaPassScratch scratch;
+  scratch.staging_bytes = rounded_allocation_bytes(static_cast<std::size_t>(plan.staging_elements) * dtype_size(dtype));
+  for (const ConvChunk& chunk : plan.chunks) {
+    const std::size_t bytes = cuda_call_workspace(pass, chunk.x_shape(x), w, chunk.geometry(geometry), dtype, ctx);
+    scratch.workspace_bytes = std::max(scratch.workspace_bytes, rounded_allocation_bytes(bytes));
+  }
+  return scratch;
 }
-#endif
 
 // One convolution pass on ctx's device. CPU: allocates the plan's scratch and runs `run_cpu`; CUDA:
 // runs `run_cuda` (which allocates its cuDNN workspace); Meta: allocates what the modelled device would.
 // x and w are the convolution's input and weight shapes.
 template <typename RunCpu, typename RunCuda>
 void dispatch_pass(ConvPass pass, const Context& ctx, const Shape& x, const Shape& w, const ConvGeometry& geometry,
-                   DType dtype, [[maybe_unused]] const char* op, RunCpu run_cpu, [[maybe_unused]] RunCuda run_cuda) {
+                   DType dtype, RunCpu run_cpu, [[maybe_unused]] RunCuda run_cuda) {
   switch (ctx.device()) {
     case Device::CPU: {
       const CpuConvPlan plan = cpu_conv_plan(pass, x, w, geometry, dtype, cpu_threads());
@@ -149,18 +166,14 @@ void dispatch_pass(ConvPass pass, const Context& ctx, const Shape& x, const Shap
       run_cpu(plan, scratch);
       return;
     }
-    case Device::CUDA:
-#ifdef NNUC_WITH_CUDA
-      run_cuda();
-      return;
-#else
-      no_cuda(op);
-#endif
+    case Device::CUDA: NNUC_IF_CUDA(run_cuda()); return;
     case Device::Meta:
       if (ctx.models() == Device::CPU) {
         allocate_scratch(cpu_conv_plan(pass, x, w, geometry, dtype, cpu_threads()).buffers, ctx);
       } else {
-        allocate_workspace(cuda_conv_workspace(pass, x, w, geometry, dtype, ctx), ctx);
+        const CudaPassScratch scratch = cuda_pass_scratch(pass, x, w, geometry, dtype, ctx);
+        const Tensor staging = allocate_workspace(scratch.staging_bytes, ctx);
+        allocate_workspace(scratch.workspace_bytes, ctx);
       }
       return;
   }
@@ -171,7 +184,7 @@ void dispatch_pass(ConvPass pass, const Context& ctx, const Shape& x, const Shap
 void forward_into(const Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& geometry, Tensor& y) {
   dispatch_pass(
-      ConvPass::forward, ctx, x.shape(), w.shape(), geometry, x.dtype(), "conv_forward",
+      ConvPass::forward, ctx, x.shape(), w.shape(), geometry, x.dtype(),
       [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
         cpu::conv_forward(x, w, bias, geometry, plan, scratch, y);
       },
@@ -186,7 +199,7 @@ void forward_into(const Context& ctx, const Tensor& x, const Tensor& w, const Te
 void backward_data_into(const Context& ctx, const Tensor& dy, const Tensor& w, const ConvGeometry& geometry,
                         Tensor& dx) {
   dispatch_pass(
-      ConvPass::backward_data, ctx, dx.shape(), w.shape(), geometry, dy.dtype(), "conv_backward_data",
+      ConvPass::backward_data, ctx, dx.shape(), w.shape(), geometry, dy.dtype(),
       [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
         cpu::conv_backward_data(dy, w, geometry, plan, scratch, dx);
       },
@@ -200,7 +213,7 @@ void backward_data_into(const Context& ctx, const Tensor& dy, const Tensor& w, c
 void backward_weight_into(const Context& ctx, const Tensor& x, const Tensor& dy, const ConvGeometry& geometry,
                           Tensor& dw) {
   dispatch_pass(
-      ConvPass::backward_weight, ctx, x.shape(), dw.shape(), geometry, x.dtype(), "conv_backward_weight",
+      ConvPass::backward_weight, ctx, x.shape(), dw.shape(), geometry, x.dtype(),
       [&](const CpuConvPlan& plan, std::vector<Tensor>& scratch) {
         cpu::conv_backward_weight(x, dy, geometry, plan, scratch, dw);
       },
@@ -214,13 +227,7 @@ void backward_weight_into(const Context& ctx, const Tensor& x, const Tensor& dy,
 void add_bias_into(const Context& ctx, Tensor& y, const Tensor& bias) {
   switch (ctx.device()) {
     case Device::CPU: cpu::add_bias(y, bias); return;
-    case Device::CUDA:
-#ifdef NNUC_WITH_CUDA
-      cuda::add_bias(ctx, y, bias);
-      return;
-#else
-      no_cuda("add_bias");
-#endif
+    case Device::CUDA: NNUC_IF_CUDA(cuda::add_bias(ctx, y, bias)); return;
     case Device::Meta: return;
   }
 }
@@ -284,13 +291,7 @@ Tensor conv_backward_bias(const Context& ctx, const Tensor& dy) {
       cpu::conv_backward_bias(dy, plan, scratch, db);
       break;
     }
-    case Device::CUDA:
-#ifdef NNUC_WITH_CUDA
-      cuda::conv_backward_bias(ctx, dy, db);
-      break;
-#else
-      no_cuda("conv_backward_bias");
-#endif
+    case Device::CUDA: NNUC_IF_CUDA(cuda::conv_backward_bias(ctx, dy, db)); break;
     case Device::Meta:
       if (ctx.models() == Device::CPU) {
         allocate_scratch(cpu_bias_grad_plan(dy.shape(), cpu_threads()).buffers, ctx);
@@ -323,9 +324,11 @@ std::size_t conv_workspace_bytes(ConvPass pass, const Shape& x, const Shape& w, 
   }
   if (pass == ConvPass::backward_bias) {
     const std::int64_t co = y[Activation::C];
-    return rounded_allocation_bytes(static_cast<std::size_t>(cuda_bias_grad_chunks(y.numel() / co) * co) * sizeof(float));
+    return rounded_allocation_bytes(static_cast<std::size_t>(cuda_bias_grad_chunks(y.numel() / co) * co) *
+                                    sizeof(float));
   }
-  return rounded_allocation_bytes(cuda_conv_workspace(pass, x, w, geometry, dtype, ctx));
+  const CudaPassScratch scratch = cuda_pass_scratch(pass, x, w, geometry, dtype, ctx);
+  return scratch.staging_bytes + scratch.workspace_bytes;
 }
 
 }  // namespace nnuc

@@ -14,8 +14,10 @@
 //   CPU  f32, f64: im2col in tiles of voxels + GEMM, OpenMP over tiles; the GEMM is a packed AVX2 + FMA
 //        micro-kernel for f32 on CPUs that have it (chosen at run time, conv_gemm.h), Eigen otherwise.
 //   CUDA f32 (reference mode: FMA math, no TF32) and bf16 (mixed mode: f32 accumulation, tensor
-//        cores): cuDNN with an algorithm chosen once per shape under ctx.workspace_cap()
-//        (kernels/conv/conv_plan.h); bias add / bias gradient are small hand-written kernels.
+//        cores): cuDNN with an algorithm chosen once per shape under ctx.workspace_cap() (and only
+//        deterministic ones when ctx.deterministic(); kernels/conv/conv_plan.h); tensors beyond
+//        ctx.conv_element_limit() elements are split into several cuDNN calls along the batch, then
+//        along D (kernels/conv/conv_chunk.h); bias add / bias gradient are small hand-written kernels.
 //   Meta allocates the outputs and the scratch the modelled device would (conv_workspace_bytes).
 #pragma once
 
@@ -26,6 +28,7 @@
 #include "kernels/core/context.h"
 #include "kernels/core/shape.h"
 #include "kernels/core/tensor.h"
+#include "kernels/elementwise/tolerance.h"
 
 namespace nnuc {
 
@@ -49,12 +52,8 @@ const char* conv_pass_name(ConvPass pass);
 // of the reference because a long reduction (k^3 * C terms) cancels to values near zero.
 //   f32: cuDNN may pick Winograd or FFT algorithms (FMA math, no TF32): a few ulp of the reduction.
 //   bf16: the output is rounded to bf16 (2^-9 relative) and cuDNN may keep bf16 intermediates.
-struct ConvTolerance {
-  double atol;
-  double rtol;
-};
-constexpr ConvTolerance kConvToleranceF32{2e-4, 1e-4};
-constexpr ConvTolerance kConvToleranceBF16{1.5e-2, 1.5e-2};
+constexpr Tolerance kConvToleranceF32{2e-4, 1e-4};
+constexpr Tolerance kConvToleranceBF16{1.5e-2, 1.5e-2};
 
 // ---- Shape rules -----------------------------------------------------------------------------
 
@@ -110,8 +109,7 @@ Tensor conv_transpose_backward_data(const Context& ctx, const Tensor& dy, const 
 // dw[ci, a, co] = sum_{n, i} x[n, i, ci] * dy[n, i * s + a, co].
 // requires: x (N, D, H, W, Ci), dy (N, D sD, H sH, W sW, Co) of x's dtype.
 // ensures: returns dw (Ci, sD, sH, sW, Co) of x's dtype. The bias gradient is conv_backward_bias(dy).
-Tensor conv_transpose_backward_weight(const Context& ctx, const Tensor& x, const Tensor& dy,
-                                      std::array<int, 3> stride);
+Tensor conv_transpose_backward_weight(const Context& ctx, const Tensor& x, const Tensor& dy, std::array<int, 3> stride);
 
 // ---- Memory model ----------------------------------------------------------------------------
 
@@ -121,8 +119,11 @@ Tensor conv_transpose_backward_weight(const Context& ctx, const Tensor& x, const
 //   CPU: im2col tiles per thread, per-thread partial weight gradients, the reordered weight of the
 //        backward-data pass, per-thread bias partials; a pure function of shapes, dtype and
 //        omp_get_max_threads().
-//   CUDA: the workspace of the algorithm cached in ctx.conv_plans() for this pass, shape, dtype and
-//        cap; ctx.workspace_cap() while none is cached; plus the bias-gradient partials.
+//   CUDA: the workspace of the algorithm cached in ctx.conv_plans() for this pass, shape, dtype, cap
+//        and determinism; ctx.workspace_cap() while none is cached; plus the bias-gradient partials.
+//        A convolution with more than ctx.conv_element_limit() elements in a tensor runs in pieces
+//        (kernels/conv/conv_chunk.h): the largest piece's workspace, plus the staging buffer of the
+//        pieces that read the zero padding.
 // requires: x (N, D, H, W, Ci), w (Co, kD, kH, kW, Ci) valid for geometry; dtype supported on the device.
 std::size_t conv_workspace_bytes(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
                                  DType dtype, const Context& ctx);

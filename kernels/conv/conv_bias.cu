@@ -9,11 +9,10 @@
 //                     Pass 2: one thread per channel adds the chunk partials in chunk order.
 #include <cuda_bf16.h>
 
-#include <algorithm>
-
 #include "kernels/conv/conv_internal.h"
 #include "kernels/core/cuda_check.h"
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/cuda_util.cuh"
 
 namespace nnuc::cuda {
 namespace {
@@ -21,19 +20,11 @@ namespace {
 constexpr int kChannelTile = 32;
 constexpr int kRowLanes = 8;
 
-__device__ __forceinline__ float load_float(const float* pointer) { return *pointer; }
-__device__ __forceinline__ float load_float(const __nv_bfloat16* pointer) { return __bfloat162float(*pointer); }
-__device__ __forceinline__ void store_float(float* pointer, float value) { *pointer = value; }
-__device__ __forceinline__ void store_float(__nv_bfloat16* pointer, float value) {
-  *pointer = __float2bfloat16_rn(value);
-}
-
 template <typename T>
 __global__ void add_bias_kernel(T* y, const float* bias, long long total, int channels) {
-  const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; index < total; index += step) {
+  for (long long index = grid_first(); index < total; index += grid_stride()) {
     const int channel = static_cast<int>(index % channels);
-    store_float(y + index, load_float(y + index) + bias[channel]);
+    y[index] = from_float<T>(to_float(y[index]) + bias[channel]);
   }
 }
 
@@ -47,7 +38,7 @@ __global__ void bias_grad_partial_kernel(const T* dy, float* partials, long long
   float sum = 0.0f;
   if (channel < channels) {
     for (long long row = first + threadIdx.y; row < last; row += kRowLanes)
-      sum += load_float(dy + row * channels + channel);
+      sum += to_float(dy[row * channels + channel]);
   }
   lanes[threadIdx.y][threadIdx.x] = sum;
   __syncthreads();
@@ -70,10 +61,7 @@ template <typename T>
 void add_bias_typed(const Context& ctx, Tensor& y, const Tensor& bias) {
   const long long total = y.numel();
   const int channels = static_cast<int>(y.dim(Activation::C));
-  constexpr int kThreads = 256;
-  const long long blocks = std::min<long long>((total + kThreads - 1) / kThreads, 65536);
-  cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
-  add_bias_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+  add_bias_kernel<T><<<grid_for(total), kThreads, 0, stream_of(ctx)>>>(
       static_cast<T*>(y.raw()), static_cast<const float*>(bias.raw()), total, channels);
   CUDA_CHECK_LAUNCH();
 }
@@ -85,16 +73,16 @@ void backward_bias_typed(const Context& ctx, const Tensor& dy, Tensor& db) {
   const long long chunks = conv_detail::cuda_bias_grad_chunks(rows);
   const long long rows_per_chunk = (rows + chunks - 1) / chunks;
   Tensor partials = Tensor::empty(Shape{chunks * channels}, DType::f32, ctx);  // (chunks, Co)
-  cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream());
+  cudaStream_t stream = stream_of(ctx);
   const dim3 block(kChannelTile, kRowLanes);
   const dim3 grid(static_cast<unsigned>((channels + kChannelTile - 1) / kChannelTile), static_cast<unsigned>(chunks));
-  bias_grad_partial_kernel<T><<<grid, block, 0, stream>>>(static_cast<const T*>(dy.raw()),
-                                                          static_cast<float*>(partials.raw()), rows, channels,
-                                                          rows_per_chunk);
+  bias_grad_partial_kernel<T><<<grid, block, 0, stream>>>(
+      static_cast<const T*>(dy.raw()), static_cast<float*>(partials.raw()), rows, channels, rows_per_chunk);
   CUDA_CHECK_LAUNCH();
-  constexpr int kThreads = 128;
-  bias_grad_reduce_kernel<<<static_cast<unsigned>((channels + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-      static_cast<const float*>(partials.raw()), static_cast<float*>(db.raw()), chunks, channels);
+  constexpr int kReduceThreads = 128;
+  bias_grad_reduce_kernel<<<static_cast<unsigned>((channels + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0,
+                            stream>>>(static_cast<const float*>(partials.raw()), static_cast<float*>(db.raw()), chunks,
+                                      channels);
   CUDA_CHECK_LAUNCH();
 }
 

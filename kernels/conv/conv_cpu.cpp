@@ -117,32 +117,24 @@ template <typename T>
 void backward_data_typed(const Tensor& dy, const Tensor& w, const ConvGeometry& geometry, const CpuConvPlan& plan,
                          std::vector<Tensor>& scratch, Tensor& dx) {
   const Shape& x_shape = dx.shape();
-  const std::vector<Phase> phases = backward_data_phases(x_shape, dy.shape(), geometry);
   const std::int64_t co = dy.dim(Activation::C);
   const std::int64_t ci = dx.dim(Activation::C);
   const std::int64_t kvol = static_cast<std::int64_t>(geometry.kernel[0]) * geometry.kernel[1] * geometry.kernel[2];
-  const bool rows_in_place = unit_stride(geometry);  // dx rows written directly (no scatter)
-  const PhaseSummary summary = summarize_phases(phases, dy.dim(Activation::N));
-  const std::int64_t max_taps = summary.max_taps;
-  const bool in_place = summary.in_place;
-  const bool phase_weight = max_taps > 1;
+  const BackwardDataWork work = backward_data_work(x_shape, dy.shape(), geometry, plan.tile_rows);
+  const bool phase_weight = work.max_taps > 1;
 
   std::size_t next = 0;
-  T* dycol_base = in_place ? nullptr : scratch_data<T>(scratch, next++);
-  T* tile_base = rows_in_place ? nullptr : scratch_data<T>(scratch, next++);
+  T* dycol_base = work.in_place ? nullptr : scratch_data<T>(scratch, next++);
+  T* tile_base = work.rows_in_place ? nullptr : scratch_data<T>(scratch, next++);
   T* weight_phased = phase_weight ? scratch_data<T>(scratch, next++) : nullptr;
   const T* w_data = w.data<T>();
-  const T* dy_data = dy.data<T>();
-  T* dx_data = dx.data<T>();
-  const std::int64_t tile = plan.tile_rows;
-  const std::int64_t batch = dy.dim(Activation::N);
 
   // Weight rows ordered by phase, then tap (t0, t1, t2), then co: w_phase (taps Co, Ci).
   if (phase_weight) {
     const int k1 = geometry.kernel[1], k2 = geometry.kernel[2];
 #pragma omp parallel for num_threads(plan.threads) schedule(static)
-    for (std::int64_t index = 0; index < static_cast<std::int64_t>(phases.size()); ++index) {
-      const Phase& phase = phases[static_cast<std::size_t>(index)];
+    for (std::int64_t index = 0; index < static_cast<std::int64_t>(work.phases.size()); ++index) {
+      const Phase& phase = work.phases[static_cast<std::size_t>(index)];
       T* out = weight_phased + phase.weight_offset * ci;
       for (int t0 : phase.taps[0])
         for (int t1 : phase.taps[1])
@@ -154,43 +146,22 @@ void backward_data_typed(const Tensor& dy, const Tensor& w, const ConvGeometry& 
     }
   }
 
-  const std::vector<PhaseTask> tasks = phase_tasks(phases, batch, tile);
-
-#pragma omp parallel num_threads(plan.threads)
-  {
-    const int thread = omp_get_thread_num();
-    T* dycol = in_place ? nullptr : dycol_base + static_cast<std::int64_t>(thread) * tile * max_taps * co;
-    T* dx_tile = rows_in_place ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t index = 0; index < static_cast<std::int64_t>(tasks.size()); ++index) {
-      const PhaseTask& task = tasks[static_cast<std::size_t>(index)];
-      const Phase& phase = phases[task.phase];
-      const std::int64_t taps = phase.gather.taps();
-      T* result = rows_in_place ? dx_data + task.first * ci : dx_tile;
-      MatrixMap<T> out(result, task.count, ci, Eigen::OuterStride<>(ci));
-      if (taps == 0) {
-        out.setZero();
-      } else {
-        const std::int64_t k = taps * co;
-        const T* lhs = dy_data + task.first * co;
-        if (!in_place) {
-          gather_rows(dy_data, phase.gather, task.first, task.count, dycol);
-          lhs = dycol;
-        }
+  for_each_phase_tile(
+      work, dy.data<T>(), co, dx.data<T>(), x_shape, geometry, plan.tile_rows, plan.threads, dycol_base, tile_base,
+      [&](const PhaseTask& task, const Phase& phase, const T* lhs, std::int64_t k, T* result) {
+        MatrixMap<T> out(result, task.count, ci, Eigen::OuterStride<>(ci));
         const ConstMatrixMap<T> dy_cols(lhs, task.count, k, Eigen::OuterStride<>(k));
         if (phase_weight) {
-          out.noalias() = dy_cols * ConstMatrixMap<T>(weight_phased + phase.weight_offset * ci, k, ci,
-                                                      Eigen::OuterStride<>(ci));
+          out.noalias() =
+              dy_cols * ConstMatrixMap<T>(weight_phased + phase.weight_offset * ci, k, ci, Eigen::OuterStride<>(ci));
         } else {  // one tap: w[:, tap, :] is (Co, Ci) with row stride kvol Ci
           const std::int64_t tap =
               (static_cast<std::int64_t>(phase.taps[0][0]) * geometry.kernel[1] + phase.taps[1][0]) *
-                  geometry.kernel[2] + phase.taps[2][0];
+                  geometry.kernel[2] +
+              phase.taps[2][0];
           out.noalias() = dy_cols * ConstMatrixMap<T>(w_data + tap * ci, co, ci, Eigen::OuterStride<>(kvol * ci));
         }
-      }
-      if (!rows_in_place) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
-    }
-  }
+      });
 }
 
 template <typename T>
@@ -267,4 +238,3 @@ void add_bias(Tensor& y, const Tensor& bias) {
 }
 
 }  // namespace nnuc::cpu
-

@@ -75,22 +75,16 @@ void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, con
 void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeometry& geometry, const CpuConvPlan& plan,
                              std::vector<Tensor>& scratch, Tensor& dx) {
   const Shape& x_shape = dx.shape();
-  const std::vector<Phase> phases = backward_data_phases(x_shape, dy.shape(), geometry);
   const std::int64_t co = dy.dim(Activation::C);
   const std::int64_t ci = dx.dim(Activation::C);
   const std::int64_t kvol = static_cast<std::int64_t>(geometry.kernel[0]) * geometry.kernel[1] * geometry.kernel[2];
-  const bool rows_in_place = unit_stride(geometry);  // dx rows written directly (no scatter)
-  const PhaseSummary summary = summarize_phases(phases, dy.dim(Activation::N));
-  const std::int64_t max_taps = summary.max_taps;
-  const bool in_place = summary.in_place;
+  const BackwardDataWork work = backward_data_work(x_shape, dy.shape(), geometry, plan.tile_rows);
+  const std::vector<Phase>& phases = work.phases;
   std::size_t next = 0;
-  float* dycol_base = in_place ? nullptr : scratch.at(next++).data<float>();
-  float* tile_base = rows_in_place ? nullptr : scratch.at(next++).data<float>();
+  float* dycol_base = work.in_place ? nullptr : scratch.at(next++).data<float>();
+  float* tile_base = work.rows_in_place ? nullptr : scratch.at(next++).data<float>();
   float* packed = scratch.at(next++).data<float>();
   const float* w_data = w.data<float>();
-  const float* dy_data = dy.data<float>();
-  float* dx_data = dx.data<float>();
-  const std::int64_t tile = plan.tile_rows;
 
   // w_phase (taps Co, Ci): row (t, c) holds w[c, tap_t, :], packed per phase.
   std::vector<std::int64_t> packed_offset(phases.size(), 0);
@@ -107,36 +101,16 @@ void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeomet
     });
   }
 
-  const std::vector<PhaseTask> tasks = phase_tasks(phases, dy.dim(Activation::N), tile);
-#pragma omp parallel num_threads(plan.threads)
-  {
-    const int thread = omp_get_thread_num();
-    float* dycol = in_place ? nullptr : dycol_base + static_cast<std::int64_t>(thread) * tile * max_taps * co;
-    float* dx_tile = rows_in_place ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t index = 0; index < static_cast<std::int64_t>(tasks.size()); ++index) {
-      const PhaseTask& task = tasks[static_cast<std::size_t>(index)];
-      const Phase& phase = phases[task.phase];
-      const std::int64_t k = phase.gather.taps() * co;
-      float* result = rows_in_place ? dx_data + task.first * ci : dx_tile;
-      if (k == 0) {
-        std::fill(result, result + task.count * ci, 0.0f);
-      } else {
-        const float* lhs = dy_data + task.first * co;
-        if (!in_place) {
-          gather_rows(dy_data, phase.gather, task.first, task.count, dycol);
-          lhs = dycol;
-        }
+  for_each_phase_tile(
+      work, dy.data<float>(), co, dx.data<float>(), x_shape, geometry, plan.tile_rows, plan.threads, dycol_base,
+      tile_base, [&](const PhaseTask& task, const Phase&, const float* lhs, std::int64_t k, float* result) {
         gemm_f32_avx2(task.count, ci, k, GemmA{lhs, k, 1},
                       GemmB{packed + packed_offset[task.phase], kGemmPanelWidth, true}, result, ci, false);
-      }
-      if (!rows_in_place) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx_data, x_shape);
-    }
-  }
+      });
 }
 
-void conv_backward_weight_avx2(const Tensor& x, const Tensor& dy, const ConvGeometry& geometry,
-                               const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& dw) {
+void conv_backward_weight_avx2(const Tensor& x, const Tensor& dy, const ConvGeometry& geometry, const CpuConvPlan& plan,
+                               std::vector<Tensor>& scratch, Tensor& dw) {
   const Gather gather = forward_gather(x.shape(), dy.shape(), geometry);
   const bool in_place = gather_is_identity(gather);
   const std::int64_t co = dy.dim(Activation::C);

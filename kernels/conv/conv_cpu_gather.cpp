@@ -1,9 +1,10 @@
 // CPU convolution internals: gather tables, backward-data phases, and the scratch plan of each pass.
+#include "kernels/conv/conv_cpu_gather.h"
+
 #include <omp.h>
 
 #include <algorithm>
 
-#include "kernels/conv/conv_cpu_gather.h"
 #include "kernels/conv/conv_gemm.h"
 
 namespace nnuc::cpu {
@@ -110,6 +111,18 @@ std::vector<PhaseTask> phase_tasks(const std::vector<Phase>& phases, std::int64_
   return tasks;
 }
 
+BackwardDataWork backward_data_work(const Shape& x, const Shape& dy, const ConvGeometry& geometry,
+                                    std::int64_t tile_rows) {
+  BackwardDataWork work;
+  work.phases = backward_data_phases(x, dy, geometry);
+  const PhaseSummary summary = summarize_phases(work.phases, dy[Activation::N]);
+  work.max_taps = summary.max_taps;
+  work.in_place = summary.in_place;
+  work.rows_in_place = unit_stride(geometry);
+  work.tasks = phase_tasks(work.phases, dy[Activation::N], tile_rows);
+  return work;
+}
+
 std::vector<std::int64_t> phase_tap_offsets(const Phase& phase, const ConvGeometry& geometry) {
   std::vector<std::int64_t> offsets;
   for (int t0 : phase.taps[0])
@@ -137,8 +150,8 @@ constexpr std::int64_t kL2TileBytes = 256 << 10;
 constexpr std::int64_t kMinTileRows = 48;
 constexpr std::int64_t kMaxTileRows = 4096;
 
-std::int64_t tile_rows(std::int64_t rows, std::int64_t row_length, std::int64_t gemm_columns, DType dtype,
-                       int threads, std::int64_t min_rows = 1) {
+std::int64_t tile_rows(std::int64_t rows, std::int64_t row_length, std::int64_t gemm_columns, DType dtype, int threads,
+                       std::int64_t min_rows = 1) {
   const std::int64_t row_bytes = std::max<std::int64_t>(row_length, 1) * static_cast<std::int64_t>(dtype_size(dtype));
   const std::int64_t wide = gemm_columns >= 128 ? 2 : 1;
   std::int64_t target = kL2TileBytes * std::max<std::int64_t>(gemm_columns, 32) / 32 * wide / row_bytes;
@@ -198,8 +211,7 @@ CpuConvPlan cpu_conv_plan(ConvPass pass, const Shape& x, const Shape& w, const C
       }
       break;
     }
-    case ConvPass::backward_bias:
-      return cpu_bias_grad_plan(y, plan.threads);
+    case ConvPass::backward_bias: return cpu_bias_grad_plan(y, plan.threads);
   }
   return plan;
 }

@@ -32,13 +32,9 @@ struct Gather {
   std::array<std::int64_t, 3> source_extent{};
   std::int64_t channels = 0;
 
-  std::int64_t taps() const {
-    return static_cast<std::int64_t>(axes[0].taps) * axes[1].taps * axes[2].taps;
-  }
+  std::int64_t taps() const { return static_cast<std::int64_t>(axes[0].taps) * axes[1].taps * axes[2].taps; }
   std::int64_t row_length() const { return taps() * channels; }
-  std::int64_t rows_per_sample() const {
-    return static_cast<std::int64_t>(axes[0].rows) * axes[1].rows * axes[2].rows;
-  }
+  std::int64_t rows_per_sample() const { return static_cast<std::int64_t>(axes[0].rows) * axes[1].rows * axes[2].rows; }
 };
 
 // One stride phase of backward data along one axis: input indices i = r + j s, j in [0, rows), with
@@ -50,10 +46,10 @@ struct PhaseAxis {
 };
 
 struct Phase {
-  Gather gather;                      // over dy, rows = the phase's input voxels
+  Gather gather;  // over dy, rows = the phase's input voxels
   std::array<int, 3> residue{};
   std::array<std::vector<int>, 3> taps;
-  std::int64_t weight_offset = 0;     // first row of this phase in the phase-ordered weight
+  std::int64_t weight_offset = 0;  // first row of this phase in the phase-ordered weight
 };
 
 // im2col of conv(x): rows are output voxels (N, Do, Ho, Wo), taps the kernel offsets, source x.
@@ -203,12 +199,62 @@ void for_each_gathered_tile(const T* x, const Gather& gather, std::int64_t rows,
   }
 }
 
+// What both backward-data implementations derive from the geometry: the stride phases, the tasks
+// (phase, tile of rows), and whether dy is read in place (no gather) and dx written in place (no
+// scatter, unit stride).
+struct BackwardDataWork {
+  std::vector<Phase> phases;
+  std::vector<PhaseTask> tasks;
+  std::int64_t max_taps = 0;
+  bool in_place = true;       // every non-empty phase reads dy rows in place
+  bool rows_in_place = true;  // dx rows are written directly
+};
+BackwardDataWork backward_data_work(const Shape& x, const Shape& dy, const ConvGeometry& geometry,
+                                    std::int64_t tile_rows);
+
+// The backward-data pass's task loop (OpenMP, `threads` threads, dynamic schedule): for each task,
+// gemm(task, phase, lhs, k, result) computes result (count, Ci) = lhs (count, k) . w_phase with
+// lhs the task's dy-col rows (k = taps * Co values each: dy itself when read in place, else gathered
+// into this thread's slice of dycol_base, threads * tile * max_taps * Co elements) and result the dx
+// rows (dx itself at unit stride, else this thread's slice of tile_base, threads * tile * Ci elements,
+// scattered into dx afterwards). A phase without taps writes zeros and does not call gemm.
+template <typename T, typename Gemm>
+void for_each_phase_tile(const BackwardDataWork& work, const T* dy, std::int64_t co, T* dx, const Shape& x_shape,
+                         const ConvGeometry& geometry, std::int64_t tile, int threads, T* dycol_base, T* tile_base,
+                         Gemm gemm) {
+  const std::int64_t ci = x_shape[Activation::C];
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num();
+    T* dycol = work.in_place ? nullptr : dycol_base + static_cast<std::int64_t>(thread) * tile * work.max_taps * co;
+    T* dx_tile = work.rows_in_place ? nullptr : tile_base + static_cast<std::int64_t>(thread) * tile * ci;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t index = 0; index < static_cast<std::int64_t>(work.tasks.size()); ++index) {
+      const PhaseTask& task = work.tasks[static_cast<std::size_t>(index)];
+      const Phase& phase = work.phases[task.phase];
+      const std::int64_t k = phase.gather.taps() * co;
+      T* result = work.rows_in_place ? dx + task.first * ci : dx_tile;
+      if (k == 0) {
+        std::fill(result, result + task.count * ci, T(0));
+      } else {
+        const T* lhs = dy + task.first * co;
+        if (!work.in_place) {
+          gather_rows(dy, phase.gather, task.first, task.count, dycol);
+          lhs = dycol;
+        }
+        gemm(task, phase, lhs, k, result);
+      }
+      if (!work.rows_in_place) scatter_phase_rows(phase, geometry.stride, task.first, task.count, dx_tile, dx, x_shape);
+    }
+  }
+}
+
 // The f32 AVX2 + FMA implementations (conv_cpu_avx2.cpp), used when plan.avx2 is set.
 void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& geometry,
                        const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& y);
 void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeometry& geometry, const CpuConvPlan& plan,
                              std::vector<Tensor>& scratch, Tensor& dx);
-void conv_backward_weight_avx2(const Tensor& x, const Tensor& dy, const ConvGeometry& geometry,
-                               const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& dw);
+void conv_backward_weight_avx2(const Tensor& x, const Tensor& dy, const ConvGeometry& geometry, const CpuConvPlan& plan,
+                               std::vector<Tensor>& scratch, Tensor& dw);
 
 }  // namespace nnuc::cpu

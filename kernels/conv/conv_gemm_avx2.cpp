@@ -6,11 +6,10 @@
 // in place (6 row streams); a column-major A (backward weight's col^T) is packed per block into
 // 6-row micro panels. Per K step a micro tile does 2 B loads, 6 broadcasts and 12 FMAs (2 FMA pipes:
 // 6 cycles), so it runs near the FMA peak.
-#include "kernels/conv/conv_gemm.h"
-
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/conv/conv_gemm.h"
 #include "kernels/core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -107,8 +107,11 @@ void add_bias(Tensor& y, const Tensor& bias);
 #ifdef NNUC_WITH_CUDA
 namespace nnuc::cuda {
 
-// cuDNN convolution passes (no bias). Each chooses (or finds cached) its algorithm under
-// ctx.workspace_cap(), allocates that workspace through Tensor::empty and queues the call on ctx's stream.
+// cuDNN convolution passes (no bias). Each splits the convolution into calls within
+// ctx.conv_element_limit() (conv_chunk.h; one call when nothing is too large), chooses (or finds cached)
+// each call's algorithm under ctx.workspace_cap() (deterministic ones only when ctx.deterministic()),
+// allocates the staging buffer and each call's workspace through Tensor::empty and queues the calls on
+// ctx's stream.
 void conv_forward(const Context& ctx, const Tensor& x, const Tensor& w, const ConvGeometry& geometry, Tensor& y);
 void conv_backward_data(const Context& ctx, const Tensor& dy, const Tensor& w, const ConvGeometry& geometry,
                         Tensor& dx);

@@ -1,5 +1,6 @@
 #include "kernels/conv/conv_plan.h"
 
+#include <algorithm>
 #include <mutex>
 #include <tuple>
 
@@ -7,8 +8,8 @@
 
 namespace nnuc {
 
-ConvPlanKey ConvPlanKey::make(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry,
-                              DType dtype, std::size_t workspace_cap) {
+ConvPlanKey ConvPlanKey::make(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry, DType dtype,
+                              std::size_t workspace_cap, bool deterministic) {
   ConvPlanKey key;
   key.pass = pass;
   key.dtype = dtype;
@@ -22,12 +23,36 @@ ConvPlanKey ConvPlanKey::make(ConvPass pass, const Shape& x, const Shape& w, con
     key.geometry[6 + axis] = geometry.padding[axis];
   }
   key.workspace_cap = workspace_cap;
+  key.deterministic = deterministic;
   return key;
 }
 
 bool ConvPlanKey::operator<(const ConvPlanKey& other) const {
-  return std::tie(pass, dtype, x, w, geometry, workspace_cap) <
-         std::tie(other.pass, other.dtype, other.x, other.w, other.geometry, other.workspace_cap);
+  return std::tie(pass, dtype, x, w, geometry, workspace_cap, deterministic) <
+         std::tie(other.pass, other.dtype, other.x, other.w, other.geometry, other.workspace_cap, other.deterministic);
+}
+
+bool conv_candidate_allowed(const ConvCandidate& candidate, const ConvChoicePolicy& policy, std::size_t max_workspace) {
+  return candidate.usable && (policy.allow_tensor_op || !candidate.tensor_op) &&
+         (!policy.deterministic_only || candidate.deterministic) && candidate.workspace_bytes <= max_workspace;
+}
+
+std::optional<ConvPlan> choose_conv_plan(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy) {
+  for (const ConvCandidate& candidate : candidates)
+    if (conv_candidate_allowed(candidate, policy, policy.workspace_cap))
+      return ConvPlan{candidate.algorithm, candidate.math_type, candidate.workspace_bytes};
+  return std::nullopt;
+}
+
+std::vector<ConvPlan> workspace_fallbacks(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy,
+                                          std::size_t failed_bytes) {
+  std::vector<ConvPlan> plans;
+  for (const ConvCandidate& candidate : candidates)
+    if (candidate.workspace_bytes < failed_bytes && conv_candidate_allowed(candidate, policy, policy.workspace_cap))
+      plans.push_back(ConvPlan{candidate.algorithm, candidate.math_type, candidate.workspace_bytes});
+  std::stable_sort(plans.begin(), plans.end(),
+                   [](const ConvPlan& a, const ConvPlan& b) { return a.workspace_bytes > b.workspace_bytes; });
+  return plans;
 }
 
 std::optional<ConvPlan> ConvPlanCache::find(const ConvPlanKey& key) const {

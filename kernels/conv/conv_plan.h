@@ -5,24 +5,34 @@
 // algorithm that fits the cap, or cuDNN's heuristics when `benchmark` is off). A Meta context that
 // models CUDA reads it to report the exact workspace of a cached shape (conv_workspace_bytes); copy a
 // CUDA context's plans into it with import_from().
+//
+// The choice among cuDNN's candidates is a pure function (choose_conv_plan) of the candidates and a
+// policy: the workspace cap, whether tensor-op math is allowed (not for f32, which is FMA-only) and
+// whether only deterministic algorithms may run (Context::deterministic()). When the chosen
+// algorithm's workspace cannot be allocated (OutOfMemory), acquire_conv_workspace falls back to the
+// candidates with smaller workspaces, largest first (workspace_fallbacks).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "kernels/conv/conv.h"
 #include "kernels/core/dtype.h"
+#include "kernels/core/error.h"
 #include "kernels/core/shape.h"
 
 namespace nnuc {
 
 // What identifies one cuDNN convolution call: the pass, the conv input x (N, D, H, W, Ci), the
-// weight (Co, kD, kH, kW, Ci), geometry, dtype, and the cap the algorithm was chosen under.
-// Transposed convolutions are keyed as the convolution they invert (forward = backward_data etc.).
+// weight (Co, kD, kH, kW, Ci), geometry, dtype, the cap the algorithm was chosen under and whether
+// only deterministic algorithms were allowed. Transposed convolutions are keyed as the convolution
+// they invert (forward = backward_data etc.); a split convolution (conv_chunk.h) as its pieces.
 struct ConvPlanKey {
   ConvPass pass = ConvPass::forward;
   DType dtype = DType::f32;
@@ -30,9 +40,10 @@ struct ConvPlanKey {
   std::array<std::int64_t, 5> w{};
   std::array<int, 9> geometry{};  // kernel, stride, padding
   std::size_t workspace_cap = 0;
+  bool deterministic = false;
 
   static ConvPlanKey make(ConvPass pass, const Shape& x, const Shape& w, const ConvGeometry& geometry, DType dtype,
-                          std::size_t workspace_cap);
+                          std::size_t workspace_cap, bool deterministic = false);
   bool operator<(const ConvPlanKey& other) const;
 };
 
@@ -43,6 +54,54 @@ struct ConvPlan {
   int math_type = 0;
   std::size_t workspace_bytes = 0;
 };
+
+// One algorithm cuDNN offers for a call, as nnuc judges it.
+struct ConvCandidate {
+  int algorithm = 0;
+  int math_type = 0;           // the cudnnMathType_t it would run with
+  bool usable = false;         // cuDNN reported success for it and its workspace could be queried
+  bool tensor_op = false;      // it runs on tensor cores (TF32 for f32 data)
+  bool deterministic = false;  // cuDNN reports it CUDNN_DETERMINISTIC
+  std::size_t workspace_bytes = 0;
+};
+
+struct ConvChoicePolicy {
+  std::size_t workspace_cap = 0;
+  bool allow_tensor_op = true;  // false for f32 (reference mode: FMA math only)
+  bool deterministic_only = false;
+};
+
+// Whether `candidate` may run under `policy` with a workspace of at most `max_workspace` bytes.
+bool conv_candidate_allowed(const ConvCandidate& candidate, const ConvChoicePolicy& policy, std::size_t max_workspace);
+
+// The first allowed candidate in the given order (cuDNN's heuristic or timing order); nullopt if none.
+std::optional<ConvPlan> choose_conv_plan(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy);
+
+// After a workspace of `failed_bytes` could not be allocated: the allowed candidates whose workspace is
+// smaller, largest workspace first (ties in the given order).
+std::vector<ConvPlan> workspace_fallbacks(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy,
+                                          std::size_t failed_bytes);
+
+// Allocates the workspace of `plan` with allocate(bytes). When that throws OutOfMemory, tries the plans
+// fallbacks(bytes) lists, in order, and switches `plan` to the first whose workspace could be had;
+// rethrows the first OutOfMemory when none could.
+template <typename Allocate, typename Fallbacks>
+auto acquire_conv_workspace(ConvPlan& plan, Allocate allocate, Fallbacks fallbacks)
+    -> decltype(allocate(std::size_t{})) {
+  try {
+    return allocate(plan.workspace_bytes);
+  } catch (const OutOfMemory&) {
+    for (const ConvPlan& fallback : fallbacks(plan.workspace_bytes)) {
+      try {
+        auto workspace = allocate(fallback.workspace_bytes);
+        plan = fallback;
+        return workspace;
+      } catch (const OutOfMemory&) {
+      }
+    }
+    throw;
+  }
+}
 
 struct ConvPlanCache {
   // True: time the candidate algorithms once per key (cudnnFind*Ex, like cudnn.benchmark) and keep the

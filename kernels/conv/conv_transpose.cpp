@@ -39,8 +39,8 @@ Shape conv_transpose_output_shape(const Shape& x, const Shape& w, std::array<int
   check_stride(stride, "conv_transpose");
   NNUC_CHECK(x.rank() == 5, "conv_transpose: x must be rank 5 (N, D, H, W, Ci), got ", x.str());
   NNUC_CHECK(w.rank() == 5, "conv_transpose: w must be rank 5 (Ci, sD, sH, sW, Co), got ", w.str());
-  NNUC_CHECK(w[0] == x[Activation::C], "conv_transpose: w ", w.str(), " has Ci = ", w[0], " but x ", x.str(),
-             " has ", x[Activation::C], " channels");
+  NNUC_CHECK(w[0] == x[Activation::C], "conv_transpose: w ", w.str(), " has Ci = ", w[0], " but x ", x.str(), " has ",
+             x[Activation::C], " channels");
   NNUC_CHECK(w[1] == stride[0] && w[2] == stride[1] && w[3] == stride[2], "conv_transpose: w ", w.str(),
              " must have kernel == stride ", triple(stride));
   const Shape y = upsampled(x, w[4], stride);
@@ -67,20 +67,19 @@ Tensor conv_transpose_backward_data(const Context& ctx, const Tensor& dy, const 
   NNUC_RANGE("conv_transpose_backward_data");
   check_data_dtype(dy, ctx, "conv_transpose_backward_data", "dy");
   check_data_dtype(w, ctx, "conv_transpose_backward_data", "w");
-  NNUC_CHECK(w.dtype() == dy.dtype(), "conv_transpose_backward_data: w is ", w.describe(), " but dy is ",
-             dy.describe(), " (same dtype required)");
+  NNUC_CHECK(w.dtype() == dy.dtype(), "conv_transpose_backward_data: w is ", w.describe(), " but dy is ", dy.describe(),
+             " (same dtype required)");
   check_stride(stride, "conv_transpose_backward_data");
   NNUC_CHECK(dy.rank() == 5, "conv_transpose_backward_data: dy must be rank 5 (N, D sD, H sH, W sW, Co), got ",
              dy.describe());
-  NNUC_CHECK(w.rank() == 5, "conv_transpose_backward_data: w must be rank 5 (Ci, sD, sH, sW, Co), got ",
-             w.describe());
+  NNUC_CHECK(w.rank() == 5, "conv_transpose_backward_data: w must be rank 5 (Ci, sD, sH, sW, Co), got ", w.describe());
   for (int axis = 0; axis < 3; ++axis)
     NNUC_CHECK(dy.dim(1 + axis) % stride[static_cast<std::size_t>(axis)] == 0, "conv_transpose_backward_data: dy ",
                dy.describe(), " is not a multiple of stride ", triple(stride), " along axis ", 1 + axis);
   const Shape x_shape{dy.dim(0), dy.dim(1) / stride[0], dy.dim(2) / stride[1], dy.dim(3) / stride[2], w.dim(0)};
   const Shape y_shape = conv_transpose_output_shape(x_shape, w.shape(), stride);
-  NNUC_CHECK(dy.shape() == y_shape, "conv_transpose_backward_data: dy must have shape ", y_shape.str(),
-             " for w ", w.shape().str(), ", got ", dy.describe());
+  NNUC_CHECK(dy.shape() == y_shape, "conv_transpose_backward_data: dy must have shape ", y_shape.str(), " for w ",
+             w.shape().str(), ", got ", dy.describe());
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), ctx);  // (N, D, H, W, Ci)
   forward_into(ctx, dy, w, Tensor(), transpose_geometry(stride), dx);
   return dx;
@@ -99,8 +98,8 @@ Tensor conv_transpose_backward_weight(const Context& ctx, const Tensor& x, const
              dy.describe());
   const Shape w_shape{x.dim(Activation::C), stride[0], stride[1], stride[2], dy.dim(Activation::C)};
   const Shape y_shape = conv_transpose_output_shape(x.shape(), w_shape, stride);
-  NNUC_CHECK(dy.shape() == y_shape, "conv_transpose_backward_weight: dy must have shape ", y_shape.str(),
-             " (x ", x.shape().str(), " upsampled by ", triple(stride), "), got ", dy.describe());
+  NNUC_CHECK(dy.shape() == y_shape, "conv_transpose_backward_weight: dy must have shape ", y_shape.str(), " (x ",
+             x.shape().str(), " upsampled by ", triple(stride), "), got ", dy.describe());
   Tensor dw = Tensor::empty(w_shape, x.dtype(), ctx);  // (Ci, sD, sH, sW, Co)
   backward_weight_into(ctx, dy, x, transpose_geometry(stride), dw);
   return dw;

@@ -17,65 +17,103 @@ namespace {
 constexpr std::size_t kHostAlignment = 64;
 
 #ifdef NNUC_WITH_CUDA
+cudaMemPool_t default_pool() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  cudaMemPool_t pool;
+  CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  return pool;
+}
+
 void keep_pool_cached() {
   static std::once_flag once;
   std::call_once(once, [] {
-    int device = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    cudaMemPool_t pool;
-    CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
     std::uint64_t keep_everything = UINT64_MAX;
-    CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_everything));
+    CUDA_CHECK(cudaMemPoolSetAttribute(default_pool(), cudaMemPoolAttrReleaseThreshold, &keep_everything));
   });
 }
 #endif
 }  // namespace
 
-Allocator::~Allocator() { release_cached(); }
+// At exit only host blocks are released: the CUDA runtime may already be unloading, and the driver
+// takes the device memory back with the process anyway.
+Allocator::~Allocator() { release_host_blocks(); }
+
+void* Allocator::take_cached(std::size_t rounded) {
+  if (device_ != Device::CPU) return nullptr;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto cached = free_blocks_.find(rounded);
+  if (cached == free_blocks_.end() || cached->second.empty()) return nullptr;
+  void* pointer = cached->second.back();
+  cached->second.pop_back();
+  stats_.cached_bytes -= rounded;
+  return pointer;
+}
+
+void* Allocator::try_allocate(std::size_t rounded, [[maybe_unused]] void* stream) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failures_to_inject_ > 0) {
+      --failures_to_inject_;
+      return nullptr;
+    }
+  }
+  switch (device_) {
+    case Device::Meta: return nullptr;
+    case Device::CPU: return std::aligned_alloc(kHostAlignment, rounded);
+    case Device::CUDA: {
+#ifdef NNUC_WITH_CUDA
+      keep_pool_cached();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cuda_pool_used_ = true;
+      }
+      void* pointer = nullptr;
+      const cudaError_t status = cudaMallocAsync(&pointer, rounded, static_cast<cudaStream_t>(stream));
+      if (status == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();  // not sticky: clear it and report exhaustion
+        return nullptr;
+      }
+      CUDA_CHECK(status);
+      return pointer;
+#else
+      NNUC_THROW(CudaError, "nnuc was built without CUDA: cannot allocate on the CUDA device");
+#endif
+    }
+  }
+  return nullptr;
+}
+
+std::string Allocator::state_text() const {
+  const AllocatorStats now = stats();
+  std::string text = detail::concat("nnuc holds ", now.current_bytes, " bytes in live tensors");
+  if (device_ == Device::CPU) return text + detail::concat(", ", now.cached_bytes, " bytes cached");
+  if (device_ == Device::CUDA) {
+    if (const std::optional<CudaMemoryState> state = cuda_memory_state()) {
+      return text + detail::concat("; memory pool reserved ", state->pool_reserved, " bytes, in use ", state->pool_used,
+                                   ", cached ", state->pool_cached(), "; device free ", state->device_free, " of ",
+                                   state->device_total, " bytes");
+    }
+    return text + "; the CUDA pool state could not be read";
+  }
+  return text;
+}
 
 void* Allocator::allocate(std::size_t bytes, void* stream) {
   const std::size_t rounded = rounded_allocation_bytes(bytes);
   void* pointer = nullptr;
-  if (rounded != 0) {
-    switch (device_) {
-      case Device::Meta:
-        break;
-      case Device::CPU: {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto cached = free_blocks_.find(rounded);
-        if (cached != free_blocks_.end() && !cached->second.empty()) {
-          pointer = cached->second.back();
-          cached->second.pop_back();
-          stats_.cached_bytes -= rounded;
-        }
-        break;
-      }
-      case Device::CUDA:
-        break;
+  if (rounded != 0 && device_ != Device::Meta) {
+    pointer = take_cached(rounded);
+    if (pointer == nullptr) pointer = try_allocate(rounded, stream);
+    if (pointer == nullptr) {
+      release_cached();  // CUDA: waits for the device first, so pending stream-ordered frees count
+      pointer = try_allocate(rounded, stream);
     }
-    if (device_ == Device::CPU && pointer == nullptr) {
-      pointer = std::aligned_alloc(kHostAlignment, rounded);
-      if (pointer == nullptr) {
-        release_cached();
-        pointer = std::aligned_alloc(kHostAlignment, rounded);
-      }
-      if (pointer == nullptr) NNUC_THROW(Error, "out of host memory allocating ", rounded, " bytes");
-    }
-    if (device_ == Device::CUDA) {
-#ifdef NNUC_WITH_CUDA
-      keep_pool_cached();
-      cudaError_t status = cudaMallocAsync(&pointer, rounded, static_cast<cudaStream_t>(stream));
-      if (status == cudaErrorMemoryAllocation) {
-        (void)cudaGetLastError();
-        const AllocatorStats now = stats();
-        NNUC_THROW(CudaError, "CUDA out of memory allocating ", rounded, " bytes (", now.current_bytes,
-                   " bytes held by live tensors)");
-      }
-      CUDA_CHECK(status);
-#else
-      (void)stream;
-      NNUC_THROW(CudaError, "nnuc was built without CUDA: cannot allocate on the CUDA device");
-#endif
+    if (pointer == nullptr) {
+      throw OutOfMemory(
+          detail::concat(device_name(device_), " out of memory allocating ", rounded,
+                         " bytes (after releasing the allocator's cache and retrying once): ", state_text()),
+          __FILE__, __LINE__, rounded);
     }
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -85,14 +123,13 @@ void* Allocator::allocate(std::size_t bytes, void* stream) {
   return pointer;
 }
 
-void Allocator::deallocate(void* pointer, std::size_t bytes, void* stream) noexcept {
+void Allocator::deallocate(void* pointer, std::size_t bytes, [[maybe_unused]] void* stream) noexcept {
   const std::size_t rounded = rounded_allocation_bytes(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.current_bytes -= rounded;
   if (pointer == nullptr) return;
   switch (device_) {
-    case Device::Meta:
-      break;
+    case Device::Meta: break;
     case Device::CPU:
       try {
         free_blocks_[rounded].push_back(pointer);
@@ -101,13 +138,14 @@ void Allocator::deallocate(void* pointer, std::size_t bytes, void* stream) noexc
         std::free(pointer);
       }
       break;
-    case Device::CUDA:
+    case Device::CUDA: {
 #ifdef NNUC_WITH_CUDA
-      CUDA_CHECK_PRINT(cudaFreeAsync(pointer, static_cast<cudaStream_t>(stream)));
-#else
-      (void)stream;
+      // A destroyed Context's stream was synchronized before it went: free on the legacy stream.
+      const bool live = stream != nullptr && live_streams_.count(stream) != 0;
+      CUDA_CHECK_PRINT(cudaFreeAsync(pointer, live ? static_cast<cudaStream_t>(stream) : nullptr));
 #endif
       break;
+    }
   }
 }
 
@@ -122,12 +160,49 @@ void Allocator::reset_peak() {
   stats_.allocations = 0;
 }
 
-void Allocator::release_cached() noexcept {
+void Allocator::release_host_blocks() noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [size, blocks] : free_blocks_)
     for (void* block : blocks) std::free(block);
   free_blocks_.clear();
   stats_.cached_bytes = 0;
+}
+
+void Allocator::release_cached() noexcept {
+  release_host_blocks();
+#ifdef NNUC_WITH_CUDA
+  if (device_ != Device::CUDA) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!cuda_pool_used_) return;
+  }
+  CUDA_CHECK_PRINT(cudaDeviceSynchronize());
+  int device = 0;
+  cudaMemPool_t pool = nullptr;
+  CUDA_CHECK_PRINT(cudaGetDevice(&device));
+  CUDA_CHECK_PRINT(cudaDeviceGetDefaultMemPool(&pool, device));
+  if (pool != nullptr) CUDA_CHECK_PRINT(cudaMemPoolTrimTo(pool, 0));
+#endif
+}
+
+void Allocator::fail_next_allocations(int count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  failures_to_inject_ = count > 0 ? count : 0;
+}
+
+void Allocator::register_stream(void* stream) noexcept {
+  if (stream == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    live_streams_.insert(stream);
+  } catch (...) {
+    // Without the entry, blocks of this stream are freed on the legacy stream: correct, less overlap.
+  }
+}
+
+void Allocator::unregister_stream(void* stream) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  live_streams_.erase(stream);
 }
 
 Allocator& allocator_for(Device device) {
@@ -140,6 +215,31 @@ Allocator& allocator_for(Device device) {
     case Device::Meta: return meta;
   }
   return meta;
+}
+
+std::optional<CudaMemoryState> cuda_memory_state() {
+#ifdef NNUC_WITH_CUDA
+  if (!cuda_available()) return std::nullopt;
+  CudaMemoryState state;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  int device = 0;
+  cudaMemPool_t pool = nullptr;
+  std::uint64_t reserved = 0, used = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess || cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetDefaultMemPool(&pool, device) != cudaSuccess ||
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved) != cudaSuccess ||
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::nullopt;
+  }
+  state.pool_reserved = reserved;
+  state.pool_used = used;
+  state.device_free = free_bytes;
+  state.device_total = total_bytes;
+  return state;
+#else
+  return std::nullopt;
+#endif
 }
 
 }  // namespace nnuc

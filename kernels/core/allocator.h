@@ -8,12 +8,25 @@
 // CPU: 64-byte aligned host blocks kept in per-size free lists for reuse.
 // CUDA: stream-ordered cudaMallocAsync / cudaFreeAsync on the device's default memory pool with its
 //       release threshold raised so freed memory stays cached in the pool.
+//
+// Out of memory (CPU and CUDA alike): when the system refuses a block, the allocator waits for the
+// device (CUDA: cudaDeviceSynchronize, so that stream-ordered frees complete), releases its cache
+// (release_cached) and tries once more; if that fails too it throws OutOfMemory naming the request
+// and the pool state. fail_next_allocations() injects such failures, so tests drive this path on any
+// machine.
+//
+// Streams: a CUDA block is freed on the stream it was allocated on. A Context registers its stream
+// here and unregisters it (after synchronizing it) before destroying it; a tensor that outlives its
+// Context is then freed on the legacy default stream instead of a destroyed one.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "kernels/core/device.h"
@@ -28,10 +41,10 @@ constexpr std::size_t rounded_allocation_bytes(std::size_t bytes) {
 }
 
 struct AllocatorStats {
-  std::size_t current_bytes = 0;   // rounded bytes held by live allocations
-  std::size_t peak_bytes = 0;      // highest current_bytes since the last reset_peak()
-  std::size_t cached_bytes = 0;    // freed bytes kept for reuse (CPU); 0 on Meta and CUDA
-  std::uint64_t allocations = 0;   // number of allocate() calls since the last reset_peak()
+  std::size_t current_bytes = 0;  // rounded bytes held by live allocations
+  std::size_t peak_bytes = 0;     // highest current_bytes since the last reset_peak()
+  std::size_t cached_bytes = 0;   // freed bytes kept for reuse (CPU); 0 on Meta and CUDA (see cuda_memory_state)
+  std::uint64_t allocations = 0;  // number of allocate() calls since the last reset_peak()
 };
 
 class Allocator {
@@ -43,24 +56,55 @@ class Allocator {
 
   // Returns storage of at least `bytes` (nullptr on Meta, and for 0 bytes). `stream` is the
   // cudaStream_t the memory is first used on (CUDA only; ignored elsewhere).
+  // Throws OutOfMemory when the memory cannot be had after releasing the cache and retrying once.
   void* allocate(std::size_t bytes, void* stream = nullptr);
   // Gives back what allocate() returned for the same `bytes` and `stream`. Never throws.
   void deallocate(void* pointer, std::size_t bytes, void* stream = nullptr) noexcept;
 
   AllocatorStats stats() const;
   void reset_peak();
-  // Returns cached host blocks to the system (CPU) or trims the CUDA pool.
+  // Returns cached memory to the system. CPU: frees the cached host blocks. CUDA: synchronizes the
+  // device and trims the memory pool to the blocks live allocations hold (cudaMemPoolTrimTo), which
+  // gives the freed blocks back to the driver. Meta: nothing.
   void release_cached() noexcept;
   Device device() const { return device_; }
 
+  // Test hook: the next `count` allocations that need new memory from the system (CPU: blocks not
+  // served from the cache; CUDA: cudaMallocAsync) fail as if the memory were exhausted.
+  void fail_next_allocations(int count);
+
+  // CUDA streams of live Contexts (see the header comment). Never throw.
+  void register_stream(void* stream) noexcept;
+  void unregister_stream(void* stream) noexcept;
+
  private:
+  void* take_cached(std::size_t rounded);                 // CPU free list; nullptr on a miss
+  void* try_allocate(std::size_t rounded, void* stream);  // nullptr when the memory is exhausted
+  std::string state_text() const;                         // for OutOfMemory messages
+  void release_host_blocks() noexcept;
+
   Device device_;
   mutable std::mutex mutex_;
   AllocatorStats stats_;
+  int failures_to_inject_ = 0;
+  bool cuda_pool_used_ = false;
   std::map<std::size_t, std::vector<void*>> free_blocks_;  // CPU: rounded size -> cached blocks
+  std::set<void*> live_streams_;                           // CUDA: streams of live Contexts
 };
 
 // The process's allocator for a device.
 Allocator& allocator_for(Device device);
+
+// The current CUDA device's memory as nnuc's allocator sees it: the default memory pool's reserved and
+// in-use bytes (cudaMemPoolAttrReserved/UsedMemCurrent; reserved - used is cached for reuse) and the
+// device's free and total bytes (cudaMemGetInfo). nullopt without CUDA or without a device.
+struct CudaMemoryState {
+  std::uint64_t pool_reserved = 0;
+  std::uint64_t pool_used = 0;
+  std::uint64_t device_free = 0;
+  std::uint64_t device_total = 0;
+  std::uint64_t pool_cached() const { return pool_reserved > pool_used ? pool_reserved - pool_used : 0; }
+};
+std::optional<CudaMemoryState> cuda_memory_state();
 
 }  // namespace nnuc

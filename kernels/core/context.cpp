@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "kernels/core/allocator.h"
 #include "kernels/core/error.h"
 #include "kernels/core/tensor.h"
 
@@ -68,6 +69,7 @@ std::unique_ptr<Context> Context::cuda(int index) {
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   context->stream_ = stream;
+  allocator_for(Device::CUDA).register_stream(stream);
   CUDNN_CHECK(cudnnCreate(&context->cudnn_));
   CUDNN_CHECK(cudnnSetStream(context->cudnn_, stream));
   CUBLAS_CHECK(cublasCreate(&context->cublas_));
@@ -84,11 +86,17 @@ Context::~Context() {
   if (device_ == Device::CUDA) {
     conv_plans_.reset();
     if (stream_) CUDA_CHECK_PRINT(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)));
+    allocator_for(Device::CUDA).unregister_stream(stream_);  // tensors that outlive us free elsewhere
     if (cublas_) CUBLAS_CHECK_PRINT(cublasDestroy(cublas_));
     if (cudnn_) CUDNN_CHECK_PRINT(cudnnDestroy(cudnn_));
     if (stream_) CUDA_CHECK_PRINT(cudaStreamDestroy(static_cast<cudaStream_t>(stream_)));
   }
 #endif
+}
+
+void Context::set_conv_element_limit(std::int64_t elements) {
+  NNUC_CHECK(elements >= 1, "Context::set_conv_element_limit: ", elements, " elements; expected >= 1");
+  conv_element_limit_ = elements;
 }
 
 void Context::synchronize() const {

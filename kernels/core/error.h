@@ -5,6 +5,7 @@
 // the value and what was expected. Destructors never throw: they use the *_CHECK_PRINT variants.
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,26 @@ class CudaError : public Error {
   using Error::Error;
 };
 
+// A broken invariant: nnuc's own code is wrong, whatever the input (NNUC_INTERNAL_ASSERT). Not an
+// InvalidInput, so the nnuc command reports it as a bug (exit code 3), not as a usage error.
+class InternalError : public Error {
+  using Error::Error;
+};
+
+// Memory could not be had: an allocation failed even after the allocator released its cache and
+// retried once (kernels/core/allocator.h). The message names the request and the allocator's state
+// (CUDA: the memory pool's reserved, in-use and cached bytes, the device's free and total bytes).
+// Callers that can do with less (a convolution algorithm with a smaller workspace) catch it.
+class OutOfMemory : public Error {
+ public:
+  OutOfMemory(const std::string& message, const char* file, int line, std::size_t requested_bytes = 0)
+      : Error(message, file, line), requested_bytes_(requested_bytes) {}
+  std::size_t requested_bytes() const { return requested_bytes_; }
+
+ private:
+  std::size_t requested_bytes_;
+};
+
 namespace detail {
 inline void append_all(std::ostringstream&) {}
 template <typename First, typename... Rest>
@@ -57,17 +78,26 @@ std::string concat(const Parts&... parts) {
 }  // namespace nnuc
 
 // NNUC_CHECK(cond, parts...): throws nnuc::InvalidInput with the parts concatenated when cond is false.
-#define NNUC_CHECK(cond, ...)                                                                   \
-  do {                                                                                          \
+#define NNUC_CHECK(cond, ...)                                                                         \
+  do {                                                                                                \
     if (!(cond)) throw ::nnuc::InvalidInput(::nnuc::detail::concat(__VA_ARGS__), __FILE__, __LINE__); \
+  } while (0)
+
+// NNUC_INTERNAL_ASSERT(cond, parts...): throws nnuc::InternalError when cond is false. For conditions that
+// no input can break (the code's own invariants); conditions on arguments and inputs use NNUC_CHECK.
+#define NNUC_INTERNAL_ASSERT(cond, ...)                                                                              \
+  do {                                                                                                               \
+    if (!(cond))                                                                                                     \
+      throw ::nnuc::InternalError(::nnuc::detail::concat("broken invariant (", #cond, "): ", __VA_ARGS__), __FILE__, \
+                                  __LINE__);                                                                         \
   } while (0)
 
 // NNUC_THROW(Type, parts...): throws the given nnuc error type with the parts concatenated.
 #define NNUC_THROW(Type, ...) throw Type(::nnuc::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
 
 // NNUC_CHECK_PRINT(cond, parts...): for destructors and other no-throw paths; prints and goes on.
-#define NNUC_CHECK_PRINT(cond, ...)                                                              \
-  do {                                                                                           \
+#define NNUC_CHECK_PRINT(cond, ...)                                                                    \
+  do {                                                                                                 \
     if (!(cond)) ::nnuc::detail::print_error(__FILE__, __LINE__, ::nnuc::detail::concat(__VA_ARGS__)); \
   } while (0)
 

@@ -21,8 +21,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, const Context& ctx) {
   const std::int64_t count = shape.numel();
   NNUC_CHECK(static_cast<std::uint64_t>(count) <= SIZE_MAX / dtype_size(dtype), "tensor ", shape.str(),
              " is too large to address");
-  out.storage_ = std::make_shared<Storage>(ctx.device(), static_cast<std::size_t>(count) * dtype_size(dtype),
-                                           ctx.stream());
+  out.storage_ =
+      std::make_shared<Storage>(ctx.device(), static_cast<std::size_t>(count) * dtype_size(dtype), ctx.stream());
   return out;
 }
 
@@ -80,8 +80,8 @@ std::string Tensor::describe() const {
   return out.str();
 }
 
-#define NNUC_INSTANTIATE(T)                                                          \
-  template Tensor Tensor::from_vector<T>(const Shape&, const std::vector<T>&);       \
+#define NNUC_INSTANTIATE(T)                                                    \
+  template Tensor Tensor::from_vector<T>(const Shape&, const std::vector<T>&); \
   template std::vector<T> Tensor::to_vector<T>() const;
 NNUC_INSTANTIATE(float)
 NNUC_INSTANTIATE(double)
@@ -107,8 +107,8 @@ void check_shape(const Tensor& tensor, const Shape& shape, const char* name) {
 
 void check_device(const Tensor& tensor, const Context& ctx, const char* name) {
   check_defined(tensor, name);
-  NNUC_CHECK(tensor.device() == ctx.device(), name, " is on ", device_name(tensor.device()),
-             " but the op runs on ", device_name(ctx.device()));
+  NNUC_CHECK(tensor.device() == ctx.device(), name, " is on ", device_name(tensor.device()), " but the op runs on ",
+             device_name(ctx.device()));
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* name_a, const char* name_b) {

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/core/dtype.h"
 #include "kernels/core/device.h"
+#include "kernels/core/dtype.h"
 #include "kernels/core/error.h"
 #include "kernels/core/shape.h"
 
@@ -60,7 +60,8 @@ class Tensor {
   void* raw() const { return storage_ ? storage_->data() : nullptr; }
   template <typename T>
   T* data() const {
-    NNUC_CHECK(dtype_of<T>() == dtype_, "tensor holds ", dtype_name(dtype_), ", accessed as ", dtype_name(dtype_of<T>()));
+    NNUC_CHECK(dtype_of<T>() == dtype_, "tensor holds ", dtype_name(dtype_), ", accessed as ",
+               dtype_name(dtype_of<T>()));
     return static_cast<T*>(raw());
   }
 

@@ -1,6 +1,5 @@
-// Helpers for the public entry points of the ops in kernels/elementwise, kernels/layout and
-// kernels/optim: dtype checks that name the op and the argument, and the CUDA arm of a dispatch
-// switch in builds without CUDA (where no tensor can be on CUDA, so the arm is unreachable).
+// Helpers for the public entry points of every op (kernels/*, data/augment): dtype checks that name
+// the op and the argument, and NNUC_IF_CUDA, the one way an entry point says "built without CUDA".
 #pragma once
 
 #include <initializer_list>
@@ -9,10 +8,15 @@
 #include "kernels/core/context.h"
 #include "kernels/core/tensor.h"
 
+// The CUDA arm of an op's device switch: `case Device::CUDA: NNUC_IF_CUDA(cuda::op(ctx, ...)); break;`.
+// Built without CUDA (NNUC_CUDA=OFF) the call is not compiled (cuda:: functions need not exist) and the
+// arm throws CudaError naming the call; it is unreachable there, since no Context or tensor can be on
+// CUDA in such a build.
 #ifdef NNUC_WITH_CUDA
 #define NNUC_IF_CUDA(call) call
 #else
-#define NNUC_IF_CUDA(call) NNUC_THROW(::nnuc::CudaError, "nnuc was built without CUDA")
+#define NNUC_IF_CUDA(call) \
+  NNUC_THROW(::nnuc::CudaError, #call, ": nnuc was built without CUDA (configure with -DNNUC_CUDA=ON)")
 #endif
 
 namespace nnuc::detail {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/elementwise/elementwise_impl.h"
 
 namespace nnuc {
 

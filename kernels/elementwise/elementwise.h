@@ -58,20 +58,5 @@ void fill(const Context& ctx, Tensor& t, double value);
 Tensor cast(const Context& ctx, const Tensor& x, DType dtype);
 
 // Implementations; outputs are allocated by the caller and inputs are valid.
-namespace cpu {
-void add(const Tensor& a, const Tensor& b, Tensor& out);
-void scale(const Tensor& x, double s, Tensor& out);
-void axpy(Tensor& y, double alpha, const Tensor& x);
-void fill(Tensor& t, double value);
-void cast(const Tensor& x, Tensor& out);
-}  // namespace cpu
-
-namespace cuda {
-void add(const Context& ctx, const Tensor& a, const Tensor& b, Tensor& out);
-void scale(const Context& ctx, const Tensor& x, double s, Tensor& out);
-void axpy(const Context& ctx, Tensor& y, double alpha, const Tensor& x);
-void fill(const Context& ctx, Tensor& t, double value);
-void cast(const Context& ctx, const Tensor& x, Tensor& out);
-}  // namespace cuda
 
 }  // namespace nnuc

@@ -2,7 +2,7 @@
 #include <cstdint>
 
 #include "kernels/elementwise/convert.h"
-#include "kernels/elementwise/elementwise.h"
+#include "kernels/elementwise/elementwise_impl.h"
 
 namespace nnuc::cpu {
 

@@ -12,7 +12,7 @@
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/convert.h"
 #include "kernels/elementwise/cuda_util.cuh"
-#include "kernels/elementwise/elementwise.h"
+#include "kernels/elementwise/elementwise_impl.h"
 
 namespace nnuc::cuda {
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/elementwise/reduce_impl.h"
 
 namespace nnuc {
 

@@ -86,17 +86,5 @@ enum class ReduceKind : std::uint8_t {
 
 // Implementations; `out` and `workspace` (reduction_workspace_bytes of the list, as f64) are
 // allocated by the caller and the inputs are valid.
-namespace cpu {
-void reduce(const std::vector<Tensor>& tensors, ReduceKind kind, Tensor& workspace, Tensor& out);
-void clip_coefficient(const Tensor& total_norm, double max_norm, Tensor& out);
-void clip_by_total_norm(const std::vector<Tensor>& tensors, const Tensor& total_norm, double max_norm);
-}  // namespace cpu
-
-namespace cuda {
-void reduce(const Context& ctx, const std::vector<Tensor>& tensors, ReduceKind kind, Tensor& workspace, Tensor& out);
-void clip_coefficient(const Context& ctx, const Tensor& total_norm, double max_norm, Tensor& out);
-void clip_by_total_norm(const Context& ctx, const std::vector<Tensor>& tensors, const Tensor& total_norm,
-                        double max_norm);
-}  // namespace cuda
 
 }  // namespace nnuc

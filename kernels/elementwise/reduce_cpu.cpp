@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "kernels/elementwise/convert.h"
-#include "kernels/elementwise/reduce.h"
+#include "kernels/elementwise/reduce_impl.h"
 
 namespace nnuc::cpu {
 

@@ -9,7 +9,7 @@
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
 #include "kernels/elementwise/multi_tensor.cuh"
-#include "kernels/elementwise/reduce.h"
+#include "kernels/elementwise/reduce_impl.h"
 
 namespace nnuc::cuda {
 

@@ -2,6 +2,7 @@
 #include "kernels/layout/avg_pool.h"
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/layout/avg_pool_impl.h"
 
 namespace nnuc {
 

@@ -44,15 +44,4 @@ Tensor avg_pool_forward(const Context& ctx, const Tensor& x, const std::array<st
 Tensor avg_pool_backward(const Context& ctx, const Tensor& grad_out, const Shape& input_shape,
                          const std::array<std::int64_t, 3>& kernel);
 
-namespace cpu {
-void avg_pool_forward(const Tensor& x, const std::array<std::int64_t, 3>& kernel, Tensor& y);
-void avg_pool_backward(const Tensor& grad_out, const std::array<std::int64_t, 3>& kernel, Tensor& grad_in);
-}  // namespace cpu
-
-namespace cuda {
-void avg_pool_forward(const Context& ctx, const Tensor& x, const std::array<std::int64_t, 3>& kernel, Tensor& y);
-void avg_pool_backward(const Context& ctx, const Tensor& grad_out, const std::array<std::int64_t, 3>& kernel,
-                       Tensor& grad_in);
-}  // namespace cuda
-
 }  // namespace nnuc

@@ -1,5 +1,5 @@
 // CPU average pooling (kernel == stride): the specification the CUDA version is tested against.
-#include "kernels/layout/avg_pool.h"
+#include "kernels/layout/avg_pool_impl.h"
 
 namespace nnuc::cpu {
 

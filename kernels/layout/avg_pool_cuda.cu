@@ -3,7 +3,7 @@
 #include "kernels/core/cuda_check.h"
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
-#include "kernels/layout/avg_pool.h"
+#include "kernels/layout/avg_pool_impl.h"
 
 namespace nnuc::cuda {
 

@@ -2,6 +2,7 @@
 #include "kernels/layout/concat.h"
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/layout/concat_impl.h"
 
 namespace nnuc {
 

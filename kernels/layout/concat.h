@@ -25,14 +25,4 @@ Tensor concat_channels(const Context& ctx, const Tensor& a, const Tensor& b);
 //           Ca) gives back a and b exactly.
 std::pair<Tensor, Tensor> split_channels(const Context& ctx, const Tensor& x, std::int64_t channels_first);
 
-namespace cpu {
-void concat_channels(const Tensor& a, const Tensor& b, Tensor& out);
-void split_channels(const Tensor& x, Tensor& first, Tensor& second);
-}  // namespace cpu
-
-namespace cuda {
-void concat_channels(const Context& ctx, const Tensor& a, const Tensor& b, Tensor& out);
-void split_channels(const Context& ctx, const Tensor& x, Tensor& first, Tensor& second);
-}  // namespace cuda
-
 }  // namespace nnuc

@@ -1,7 +1,7 @@
 // CPU concat_channels / split_channels: one memcpy per row of channels.
 #include <cstring>
 
-#include "kernels/layout/concat.h"
+#include "kernels/layout/concat_impl.h"
 
 namespace nnuc::cpu {
 

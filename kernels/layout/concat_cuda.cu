@@ -2,7 +2,7 @@
 #include "kernels/core/cuda_check.h"
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
-#include "kernels/layout/concat.h"
+#include "kernels/layout/concat_impl.h"
 #include "kernels/layout/copy_units.cuh"
 
 namespace nnuc::cuda {

@@ -2,6 +2,7 @@
 #include "kernels/layout/flip.h"
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/layout/flip_impl.h"
 
 namespace nnuc {
 

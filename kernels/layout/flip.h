@@ -19,12 +19,4 @@ constexpr unsigned kFlipD = 1u, kFlipH = 2u, kFlipW = 4u;
 // ensures:  returns a new tensor of x's shape and dtype; flip(flip(x, m), m) == x.
 Tensor flip(const Context& ctx, const Tensor& x, unsigned axes);
 
-namespace cpu {
-void flip(const Tensor& x, unsigned axes, Tensor& out);
-}  // namespace cpu
-
-namespace cuda {
-void flip(const Context& ctx, const Tensor& x, unsigned axes, Tensor& out);
-}  // namespace cuda
-
 }  // namespace nnuc

@@ -1,7 +1,7 @@
 // CPU flip: one memcpy per voxel's channel vector.
 #include <cstring>
 
-#include "kernels/layout/flip.h"
+#include "kernels/layout/flip_impl.h"
 
 namespace nnuc::cpu {
 

@@ -3,7 +3,7 @@
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
 #include "kernels/layout/copy_units.cuh"
-#include "kernels/layout/flip.h"
+#include "kernels/layout/flip_impl.h"
 
 namespace nnuc::cuda {
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/elementwise/dispatch.h"
+#include "kernels/layout/resize_nearest_impl.h"
 
 namespace nnuc {
 

@@ -39,12 +39,4 @@ std::int64_t deep_supervision_extent(std::int64_t extent, double scale);
 // ensures:  returns a new tensor (N, Do, Ho, Wo, C) of x's dtype.
 Tensor resize_nearest_exact(const Context& ctx, const Tensor& x, const std::array<std::int64_t, 3>& out_spatial);
 
-namespace cpu {
-void resize_nearest_exact(const Tensor& x, Tensor& out);
-}  // namespace cpu
-
-namespace cuda {
-void resize_nearest_exact(const Context& ctx, const Tensor& x, Tensor& out);
-}  // namespace cuda
-
 }  // namespace nnuc

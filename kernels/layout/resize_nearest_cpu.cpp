@@ -1,7 +1,7 @@
 // CPU resize_nearest_exact: one memcpy per output voxel's channel vector.
 #include <cstring>
 
-#include "kernels/layout/resize_nearest.h"
+#include "kernels/layout/resize_nearest_impl.h"
 
 namespace nnuc::cpu {
 

@@ -3,7 +3,7 @@
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
 #include "kernels/layout/copy_units.cuh"
-#include "kernels/layout/resize_nearest.h"
+#include "kernels/layout/resize_nearest_impl.h"
 
 namespace nnuc::cuda {
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/dispatch.h"
 #include "kernels/loss/loss_impl.h"
 
 namespace nnuc {
@@ -98,7 +99,9 @@ DiceCrossEntropySums softmax_loss_forward(const Context& ctx, const Tensor& logi
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::softmax_loss_forward(logits, labels, ignore_label, out); break;
-    case Device::CUDA: cuda::softmax_loss_forward(ctx, logits, labels, ignore_label, out, workspace); break;
+    case Device::CUDA:
+      NNUC_IF_CUDA(cuda::softmax_loss_forward(ctx, logits, labels, ignore_label, out, workspace));
+      break;
   }
   return {{out.loss_sum, out.counted}, {out.intersection, out.prediction, out.target}};
 }
@@ -115,7 +118,9 @@ Tensor softmax_loss_backward(const Context& ctx, const Tensor& logits, const Ten
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::softmax_loss_backward(logits, labels, ignore_label, terms, grad_logits); break;
-    case Device::CUDA: cuda::softmax_loss_backward(ctx, logits, labels, ignore_label, terms, grad_logits); break;
+    case Device::CUDA:
+      NNUC_IF_CUDA(cuda::softmax_loss_backward(ctx, logits, labels, ignore_label, terms, grad_logits));
+      break;
   }
   return grad_logits;
 }
@@ -137,7 +142,7 @@ Tensor softmax_channels(const Context& ctx, const Tensor& logits) {
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::softmax_channels(logits, probabilities); break;
-    case Device::CUDA: cuda::softmax_channels(ctx, logits, probabilities); break;
+    case Device::CUDA: NNUC_IF_CUDA(cuda::softmax_channels(ctx, logits, probabilities)); break;
   }
   return probabilities;
 }
@@ -151,7 +156,7 @@ Tensor argmax_channels(const Context& ctx, const Tensor& logits) {
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::argmax_channels(logits, classes); break;
-    case Device::CUDA: cuda::argmax_channels(ctx, logits, classes); break;
+    case Device::CUDA: NNUC_IF_CUDA(cuda::argmax_channels(ctx, logits, classes)); break;
   }
   return classes;
 }

@@ -25,22 +25,19 @@
 
 #include "kernels/core/context.h"
 #include "kernels/core/tensor.h"
+#include "kernels/elementwise/tolerance.h"
 
 namespace nnuc {
 
 // CUDA vs CPU, with the CPU run on the very inputs the device sees (bf16 logits rounded on the host):
-//   sums (CE / BCE sums, Dice sums, counts):     |a − e| ≤ sum_atol + sum_rtol · |e|
-//   elementwise outputs (probabilities, grads):  |a − e| ≤ value_atol · max|e| + value_rtol · |e|
-// bf16 outputs are rounded to nearest from the f32 result: 2^-9 relative, plus one ulp of slack.
-struct LossTolerance {
-  double sum_atol;
-  double sum_rtol;
-  double value_atol;
-  double value_rtol;
-};
+//   sums (CE / BCE sums, Dice sums, counts):     |a − e| ≤ atol + rtol · |e|           (kLossSumTolerance*)
+//   elementwise outputs (probabilities, grads):  |a − e| ≤ atol · max|e| + rtol · |e|  (kLossValueTolerance*)
 // Sums: f32 partials of a few voxels per thread, a fixed tree per block, f64 across blocks (CPU: f64).
-inline constexpr LossTolerance kLossToleranceF32{1e-4, 1e-4, 1e-5, 1e-5};
-inline constexpr LossTolerance kLossToleranceBf16{1e-4, 1e-4, 1e-5, 8e-3};
+// bf16 outputs are rounded to nearest from the f32 result: 2^-9 relative, plus one ulp of slack.
+inline constexpr Tolerance kLossSumToleranceF32{1e-4, 1e-4};
+inline constexpr Tolerance kLossSumToleranceBf16{1e-4, 1e-4};
+inline constexpr Tolerance kLossValueToleranceF32{1e-5, 1e-5};
+inline constexpr Tolerance kLossValueToleranceBf16{1e-5, 8e-3};
 
 // Pass as ignore_label when the dataset has none.
 inline constexpr int kNoIgnoreLabel = -1;

@@ -19,16 +19,6 @@ namespace nnuc::cuda {
 namespace {
 
 using namespace loss_kernels;
-using loss_detail::BackwardTerms;
-using loss_detail::kClassChunk;
-using loss_detail::kSlotCounted;
-using loss_detail::kSlotIntersection;
-using loss_detail::kSlotLoss;
-using loss_detail::kSlotPrediction;
-using loss_detail::kSlotTarget;
-using loss_detail::SumOutputs;
-
-cudaStream_t stream_of(const Context& ctx) { return static_cast<cudaStream_t>(ctx.stream()); }
 
 struct VoxelSoftmax {
   float max, sum;

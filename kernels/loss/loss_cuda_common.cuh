@@ -1,34 +1,30 @@
-// Device helpers shared by loss_cuda.cu and region_loss_cuda.cu: f32 / bf16 loads and stores, the
-// deterministic block reduction of the forward's kSlots partial sums, and launch geometry.
+// Device helpers shared by loss_cuda.cu and region_loss_cuda.cu: the deterministic block reduction
+// of the forward's kSlots partial sums and the elementwise launch size; conversions, loads, stores and
+// grid-stride loops are kernels/elementwise/cuda_util.cuh's.
 #pragma once
 
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/elementwise/cuda_util.cuh"
 #include "kernels/loss/loss_impl.h"
 
 namespace nnuc::cuda::loss_kernels {
 
+// The vocabulary of both .cu files (which say `using namespace loss_kernels`).
+using loss_detail::BackwardTerms;
+using loss_detail::kClassChunk;
+using loss_detail::kSlotCounted;
+using loss_detail::kSlotIntersection;
+using loss_detail::kSlotLoss;
+using loss_detail::kSlotPrediction;
 using loss_detail::kSlots;
-using loss_detail::kThreads;
-
-__device__ __forceinline__ float load_as_float(const float* pointer) { return __ldg(pointer); }
-__device__ __forceinline__ float load_as_float(const __nv_bfloat16* pointer) { return __bfloat162float(*pointer); }
-__device__ __forceinline__ void store_from_float(float* pointer, float value) { *pointer = value; }
-__device__ __forceinline__ void store_from_float(__nv_bfloat16* pointer, float value) {
-  *pointer = __float2bfloat16(value);  // round to nearest even
-}
-
-__device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fc00000); }
-
-// First index and stride of a grid-stride loop over blockIdx.x / threadIdx.x, in 64 bits.
-__device__ __forceinline__ std::int64_t grid_first() {
-  return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ std::int64_t grid_stride() { return static_cast<std::int64_t>(gridDim.x) * blockDim.x; }
+using loss_detail::kSlotTarget;
+using loss_detail::SumOutputs;
+// The host sizes the partials workspace with loss_detail::kThreads threads per block.
+static_assert(loss_detail::kThreads == kThreads, "the loss kernels launch cuda::kThreads threads per block");
 
 // Adds each of the kSlots per-thread values over the block and writes the totals to out[0, kSlots):
 // a fixed shuffle tree inside each warp, then the warps in index order, so the result does not depend

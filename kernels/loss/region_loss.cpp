@@ -2,6 +2,7 @@
 #include "kernels/loss/region_loss.h"
 
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/dispatch.h"
 #include "kernels/loss/loss_impl.h"
 
 namespace nnuc {
@@ -30,7 +31,7 @@ RegionLossSums forward(const Context& ctx, const Tensor& logits, const Tensor& t
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::region_loss_forward(logits, targets, ignore, out); break;
-    case Device::CUDA: cuda::region_loss_forward(ctx, logits, targets, ignore, out, workspace); break;
+    case Device::CUDA: NNUC_IF_CUDA(cuda::region_loss_forward(ctx, logits, targets, ignore, out, workspace)); break;
   }
   return {{out.loss_sum, out.counted}, {out.intersection, out.prediction, out.target}};
 }
@@ -47,7 +48,9 @@ Tensor backward(const Context& ctx, const Tensor& logits, const Tensor& targets,
   switch (ctx.device()) {
     case Device::Meta: break;
     case Device::CPU: cpu::region_loss_backward(logits, targets, ignore, terms, grad_logits); break;
-    case Device::CUDA: cuda::region_loss_backward(ctx, logits, targets, ignore, terms, grad_logits); break;
+    case Device::CUDA:
+      NNUC_IF_CUDA(cuda::region_loss_backward(ctx, logits, targets, ignore, terms, grad_logits));
+      break;
   }
   return grad_logits;
 }

@@ -9,7 +9,8 @@
 //   without ignore:  BCE = bce_sum / (N·D·H·W·R)            (BCEWithLogitsLoss, mean over elements)
 //   with ignore:     BCE = bce_sum / max(counted, 1e-8)      (counted = Σ_voxels m, NOT multiplied by R)
 //   dc_r = (2·I_r + ε) / max(G_r + P_r + ε, 1e-8), ε = 1e-5, mean over all regions (do_bg = True)
-// Devices, dtypes, sums and Meta behaviour as in kernels/loss/loss.h; tolerances kLossTolerance*.
+// Devices, dtypes, sums and Meta behaviour as in kernels/loss/loss.h; tolerances kLossSumTolerance* and
+// kLossValueTolerance*.
 #pragma once
 
 #include <cstdint>

@@ -1,31 +1,16 @@
-// Device helpers shared by kernels/norm's CUDA kernels: storage types, 16-byte vector packs, and the
-// row loop of the channels-last reduction / apply kernels.
+// Device helpers shared by kernels/norm's CUDA kernels: 16-byte vector packs and the row loop of the
+// channels-last reduction / apply kernels (conversions: kernels/elementwise/cuda_util.cuh).
 //
 // Storage types: float for f32, unsigned short (the raw bits) for bf16; arithmetic is always f32.
 #pragma once
 
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "kernels/elementwise/cuda_util.cuh"
+
 namespace nnuc::cuda::rows {
-
-__device__ __forceinline__ float to_float(float value) { return value; }
-__device__ __forceinline__ float to_float(unsigned short bits) {
-  return __uint_as_float(static_cast<unsigned int>(bits) << 16);
-}
-
-template <typename T>
-__device__ __forceinline__ T from_float(float value);
-template <>
-__device__ __forceinline__ float from_float<float>(float value) {
-  return value;
-}
-template <>
-__device__ __forceinline__ unsigned short from_float<unsigned short>(float value) {
-  return __bfloat16_as_ushort(__float2bfloat16_rn(value));  // round to nearest even, as the host's float_to_bf16
-}
 
 // V contiguous elements loaded or stored with one instruction (16 bytes for V = 16 / sizeof(T)).
 template <typename T, int V>

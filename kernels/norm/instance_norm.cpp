@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/dispatch.h"
 #include "kernels/norm/instance_norm_impl.h"
 
 namespace nnuc {
@@ -109,10 +110,6 @@ void check_slope(double slope, const char* op) {
   NNUC_CHECK(std::isfinite(slope), op, ": slope must be finite, got ", slope);
 }
 
-#ifndef NNUC_WITH_CUDA
-[[noreturn]] void no_cuda_build(const char* op) { NNUC_THROW(CudaError, op, ": nnuc was built without CUDA"); }
-#endif
-
 }  // namespace
 
 std::size_t instance_norm_forward_workspace_bytes(Device device, const Shape& shape, DType dtype) {
@@ -146,11 +143,8 @@ Tensor instance_norm_leaky_relu_forward(const Context& ctx, const Tensor& x, con
       break;
     }
     case Device::CUDA: {
-#ifdef NNUC_WITH_CUDA
-      cuda::instance_norm_leaky_relu_forward(ctx, x, gamma, beta, eps, slope, y, mean, inv_std, workspace);
-#else
-      no_cuda_build(op);
-#endif
+      NNUC_IF_CUDA(
+          cuda::instance_norm_leaky_relu_forward(ctx, x, gamma, beta, eps, slope, y, mean, inv_std, workspace));
       break;
     }
     case Device::Meta: break;
@@ -189,12 +183,8 @@ InstanceNormGrads instance_norm_leaky_relu_backward(const Context& ctx, const Te
       break;
     }
     case Device::CUDA: {
-#ifdef NNUC_WITH_CUDA
-      cuda::instance_norm_leaky_relu_backward(ctx, dy, x, gamma, beta, stats.mean, stats.inv_std, slope, grads.dx,
-                                              grads.dgamma, grads.dbeta, workspace);
-#else
-      no_cuda_build(op);
-#endif
+      NNUC_IF_CUDA(cuda::instance_norm_leaky_relu_backward(ctx, dy, x, gamma, beta, stats.mean, stats.inv_std, slope,
+                                                           grads.dx, grads.dgamma, grads.dbeta, workspace));
       break;
     }
     case Device::Meta: break;

@@ -13,6 +13,7 @@
 
 #include "kernels/core/context.h"
 #include "kernels/core/tensor.h"
+#include "kernels/elementwise/tolerance.h"
 
 namespace nnuc {
 
@@ -78,13 +79,9 @@ std::size_t instance_norm_backward_workspace_bytes(Device device, const Shape& s
 
 // CUDA vs CPU tolerances: |cuda - cpu| <= atol + rtol · |cpu| for y, dx, mean and inv_std, with the
 // CPU run on the same (bf16-rounded) inputs. bf16 outputs are rounded once from f32.
-struct InstanceNormTolerance {
-  double atol;
-  double rtol;
-};
-constexpr InstanceNormTolerance kInstanceNormToleranceF32{1e-4, 1e-4};
-constexpr InstanceNormTolerance kInstanceNormToleranceBF16{2e-2, 1e-2};
+constexpr Tolerance kInstanceNormToleranceF32{1e-4, 1e-4};
+constexpr Tolerance kInstanceNormToleranceBF16{2e-2, 1e-2};
 // dgamma and dbeta (f32 in both modes, sums of N·D·H·W terms): |cuda - cpu| <= atol · sqrt(N·D·H·W) + rtol · |cpu|.
-constexpr InstanceNormTolerance kInstanceNormParamGradTolerance{2e-5, 1e-4};
+constexpr Tolerance kInstanceNormParamGradTolerance{2e-5, 1e-4};
 
 }  // namespace nnuc

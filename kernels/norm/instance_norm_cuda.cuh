@@ -115,7 +115,7 @@ inline Launch make_launch(const Context& ctx, const Tensor& x) {
   const std::int64_t channel_blocks = (launch.geometry.channels + kMergeChannels - 1) / kMergeChannels;
   launch.merge_grid = dim3(static_cast<unsigned int>(channel_blocks), samples, 1);
   launch.merge_block = dim3(kMergeChannels, kMergeLanes, 1);
-  launch.stream = static_cast<cudaStream_t>(ctx.stream());
+  launch.stream = stream_of(ctx);
   return launch;
 }
 

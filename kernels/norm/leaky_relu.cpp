@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "kernels/core/nvtx.h"
+#include "kernels/elementwise/dispatch.h"
 #include "kernels/norm/cpu_select.h"
+#include "kernels/norm/leaky_relu_impl.h"
 
 namespace nnuc {
 
@@ -28,10 +30,6 @@ void check_input(const Context& ctx, const Tensor& tensor, const char* op, const
 void check_slope(double slope, const char* op) {
   NNUC_CHECK(std::isfinite(slope) && slope >= 0, op, ": slope must be finite and >= 0, got ", slope);
 }
-
-#ifndef NNUC_WITH_CUDA
-[[noreturn]] void no_cuda_build(const char* op) { NNUC_THROW(CudaError, op, ": nnuc was built without CUDA"); }
-#endif
 
 template <typename T>
 void forward_typed(const Tensor& x_tensor, double slope, Tensor& y_tensor) {
@@ -90,11 +88,7 @@ Tensor leaky_relu_forward(const Context& ctx, const Tensor& x, double slope) {
       break;
     }
     case Device::CUDA: {
-#ifdef NNUC_WITH_CUDA
-      cuda::leaky_relu_forward(ctx, x, slope, y);
-#else
-      no_cuda_build(op);
-#endif
+      NNUC_IF_CUDA(cuda::leaky_relu_forward(ctx, x, slope, y));
       break;
     }
     case Device::Meta: break;
@@ -117,11 +111,7 @@ Tensor leaky_relu_backward(const Context& ctx, const Tensor& dy, const Tensor& y
       break;
     }
     case Device::CUDA: {
-#ifdef NNUC_WITH_CUDA
-      cuda::leaky_relu_backward(ctx, dy, y, slope, dx);
-#else
-      no_cuda_build(op);
-#endif
+      NNUC_IF_CUDA(cuda::leaky_relu_backward(ctx, dy, y, slope, dx));
       break;
     }
     case Device::Meta: break;

@@ -4,6 +4,7 @@
 
 #include "kernels/core/context.h"
 #include "kernels/core/tensor.h"
+#include "kernels/elementwise/tolerance.h"
 
 namespace nnuc {
 
@@ -25,21 +26,7 @@ Tensor leaky_relu_forward(const Context& ctx, const Tensor& x, double slope);
 Tensor leaky_relu_backward(const Context& ctx, const Tensor& dy, const Tensor& y, double slope);
 
 // CUDA vs CPU: f32 is exact; a bf16 result is the f32 result rounded once (half an ulp of 2^-8).
-struct LeakyReluTolerance {
-  double atol;
-  double rtol;
-};
-constexpr LeakyReluTolerance kLeakyReluToleranceF32{0.0, 0.0};
-constexpr LeakyReluTolerance kLeakyReluToleranceBF16{0.0, 1.0 / 256};
-
-namespace cpu {
-void leaky_relu_forward(const Context& ctx, const Tensor& x, double slope, Tensor& y);
-void leaky_relu_backward(const Context& ctx, const Tensor& dy, const Tensor& y, double slope, Tensor& dx);
-}  // namespace cpu
-
-namespace cuda {
-void leaky_relu_forward(const Context& ctx, const Tensor& x, double slope, Tensor& y);
-void leaky_relu_backward(const Context& ctx, const Tensor& dy, const Tensor& y, double slope, Tensor& dx);
-}  // namespace cuda
+constexpr Tolerance kLeakyReluToleranceF32{0.0, 0.0};
+constexpr Tolerance kLeakyReluToleranceBF16{0.0, 1.0 / 256};
 
 }  // namespace nnuc

@@ -6,19 +6,16 @@
 #include "kernels/core/cuda_check.h"
 #include "kernels/core/nvtx.h"
 #include "kernels/norm/cuda_rows.cuh"
-#include "kernels/norm/leaky_relu.h"
+#include "kernels/norm/leaky_relu_impl.h"
 
 namespace nnuc::cuda {
 
 namespace {
 
-using rows::from_float;
 using rows::load_pack;
 using rows::Pack;
 using rows::store_pack;
-using rows::to_float;
 
-constexpr int kThreads = 256;
 constexpr int kPacksPerThread = 2;
 
 // forward (Backward = false): out = in if in > 0 else slope · in.
@@ -68,9 +65,8 @@ void launch(const Context& ctx, const T* in, const T* upstream, T* out, std::int
   const std::int64_t packs = count / V;
   const std::int64_t per_block = static_cast<std::int64_t>(kThreads) * kPacksPerThread;
   const std::int64_t blocks = std::max<std::int64_t>(1, (packs + per_block - 1) / per_block);
-  leaky_relu_kernel<Backward, T, V>
-      <<<static_cast<unsigned int>(blocks), kThreads, 0, static_cast<cudaStream_t>(ctx.stream())>>>(
-          in, upstream, out, count, static_cast<float>(slope));
+  leaky_relu_kernel<Backward, T, V><<<static_cast<unsigned int>(blocks), kThreads, 0, stream_of(ctx)>>>(
+      in, upstream, out, count, static_cast<float>(slope));
   CUDA_CHECK_LAUNCH();
 }
 

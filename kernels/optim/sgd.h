@@ -57,16 +57,5 @@ void sgd_step(const Context& ctx, Tensor& param, const Tensor& grad, Tensor& mom
               bool first_step, const Tensor& grad_scale = Tensor(), const Tensor& skip_if_nonzero = Tensor());
 
 // Implementations; inputs are valid.
-namespace cpu {
-void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-              const std::vector<Tensor>& momentum_buffers, const SgdOptions& options, bool first_step,
-              const Tensor& grad_scale, const Tensor& skip_if_nonzero);
-}  // namespace cpu
-
-namespace cuda {
-void sgd_step(const Context& ctx, const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-              const std::vector<Tensor>& momentum_buffers, const SgdOptions& options, bool first_step,
-              const Tensor& grad_scale, const Tensor& skip_if_nonzero);
-}  // namespace cuda
 
 }  // namespace nnuc

@@ -1,5 +1,5 @@
 // CPU SGD step: the specification the CUDA version is tested against (the update in sgd.h).
-#include "kernels/optim/sgd.h"
+#include "kernels/optim/sgd_impl.h"
 
 namespace nnuc::cpu {
 

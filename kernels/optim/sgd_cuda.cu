@@ -4,7 +4,7 @@
 #include "kernels/core/nvtx.h"
 #include "kernels/elementwise/cuda_util.cuh"
 #include "kernels/elementwise/multi_tensor.cuh"
-#include "kernels/optim/sgd.h"
+#include "kernels/optim/sgd_impl.h"
 
 namespace nnuc::cuda {
 

@@ -4,10 +4,10 @@
 // so an element the device skips fails the comparison. Also: CUDA allocator peaks equal
 // conv_workspace_bytes + output once a plan is cached, and a Meta context that imported the plans
 // accounts the same bytes.
-#include <ostream>
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,7 +39,7 @@ void poison_next_allocation(std::size_t bytes) {
 Tensor as_stored(const Tensor& host, DType dtype) { return dtype == DType::bf16 ? testing::round_to_bf16(host) : host; }
 
 ::testing::AssertionResult within_tolerance(const Tensor& device_result, const Tensor& cpu_reference, DType dtype) {
-  const ConvTolerance tolerance = dtype == DType::bf16 ? kConvToleranceBF16 : kConvToleranceF32;
+  const Tolerance tolerance = dtype == DType::bf16 ? kConvToleranceBF16 : kConvToleranceF32;
   double scale = 0;
   for (double value : cpu_reference.to_vector<double>()) scale = std::max(scale, std::fabs(value));
   if (device_result.device() != Device::CUDA)
@@ -140,18 +140,16 @@ TEST_P(ConvGpuCase, CudaAccountsAsMetaWithImportedPlans) {
     std::function<Tensor(const Context&, const Tensor&, const Tensor&, const Tensor&)> run;
   };
   const std::vector<Op> ops = {
-      {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor&) {
-         return conv_forward(ctx, xx, ww, Tensor(), c.geometry);
-       }},
-      {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor& gg) {
-         return conv_backward_data(ctx, gg, ww, c.geometry, c.x);
-       }},
-      {ConvPass::backward_weight, [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor& gg) {
+      {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww,
+                              const Tensor&) { return conv_forward(ctx, xx, ww, Tensor(), c.geometry); }},
+      {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww,
+                                    const Tensor& gg) { return conv_backward_data(ctx, gg, ww, c.geometry, c.x); }},
+      {ConvPass::backward_weight,
+       [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor& gg) {
          return conv_backward_weight(ctx, xx, gg, c.geometry, w_shape);
        }},
-      {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor& gg) {
-         return conv_backward_bias(ctx, gg);
-       }},
+      {ConvPass::backward_bias,
+       [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor& gg) { return conv_backward_bias(ctx, gg); }},
   };
   for (const Op& op : ops) {
     SCOPED_TRACE(conv_pass_name(op.pass));
@@ -170,13 +168,16 @@ TEST_P(ConvGpuCase, CudaAccountsAsMetaWithImportedPlans) {
     }
     EXPECT_EQ(peaks[0], peaks[1]);
     EXPECT_EQ(peaks[0], output + conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu));
-    EXPECT_LE(conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu),
-              op.pass == ConvPass::backward_bias ? std::size_t{1} << 30 : rounded_allocation_bytes(gpu.workspace_cap()));
+    EXPECT_LE(
+        conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu),
+        op.pass == ConvPass::backward_bias ? std::size_t{1} << 30 : rounded_allocation_bytes(gpu.workspace_cap()));
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(ConvGpu, ConvGpuCase, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 // Heuristic plans (no timing runs) and a small cap give the same results within tolerance.
 TEST(ConvGpu, HeuristicPlansUnderSmallCap) {
@@ -260,7 +261,9 @@ INSTANTIATE_TEST_SUITE_P(ConvTransposeGpu, ConvTransposeGpuCase,
                                            TransposeCase{"1x2x2_odd_channels", Shape{1, 3, 4, 5, 6}, 5, {1, 2, 2}},
                                            TransposeCase{"2d_D1", Shape{3, 1, 7, 6, 8}, 4, {1, 2, 2}},
                                            TransposeCase{"2x2x2_tc", Shape{2, 4, 6, 5, 64}, 32, {2, 2, 2}}),
-                         [](const ::testing::TestParamInfo<TransposeCase>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<TransposeCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 }  // namespace
 }  // namespace nnuc

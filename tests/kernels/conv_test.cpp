@@ -1,11 +1,11 @@
 // Convolution on the CPU: every pass against a direct-loop double-precision reference, adjoint
 // identities in f64, Meta accounting equal to the CPU's byte for byte, argument checks.
-#include <ostream>
 #include "kernels/conv/conv.h"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,9 +26,9 @@ struct Index5 {
 Index5 indexer(const Shape& shape) { return Index5{{shape[0], shape[1], shape[2], shape[3], shape[4]}}; }
 
 // Calls visit(n, o[3], k[3], i[3]) for every output voxel o and kernel tap k whose input i is inside x.
-void for_each_tap(const Shape& x, const Shape& y, const ConvGeometry& g,
-                  const std::function<void(std::int64_t, const std::int64_t*, const std::int64_t*,
-                                           const std::int64_t*)>& visit) {
+void for_each_tap(
+    const Shape& x, const Shape& y, const ConvGeometry& g,
+    const std::function<void(std::int64_t, const std::int64_t*, const std::int64_t*, const std::int64_t*)>& visit) {
   std::int64_t o[3], k[3], i[3];
   for (std::int64_t n = 0; n < y[0]; ++n)
     for (o[0] = 0; o[0] < y[1]; ++o[0])
@@ -57,15 +57,16 @@ Tensor reference_forward(const Tensor& x, const Tensor& w, const Tensor& bias, c
   double* yv = y.data<double>();
   const Index5 xi = indexer(x.shape()), wi = indexer(w.shape()), yi = indexer(y_shape);
   const std::int64_t ci = x.dim(4), co = w.dim(0);
-  for_each_tap(x.shape(), y_shape, g, [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
-    for (std::int64_t c_out = 0; c_out < co; ++c_out) {
-      double sum = 0;
-      for (std::int64_t c_in = 0; c_in < ci; ++c_in)
-        sum += xv[static_cast<std::size_t>(xi(n, i[0], i[1], i[2], c_in))] *
-               wv[static_cast<std::size_t>(wi(c_out, k[0], k[1], k[2], c_in))];
-      yv[yi(n, o[0], o[1], o[2], c_out)] += sum;
-    }
-  });
+  for_each_tap(x.shape(), y_shape, g,
+               [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
+                 for (std::int64_t c_out = 0; c_out < co; ++c_out) {
+                   double sum = 0;
+                   for (std::int64_t c_in = 0; c_in < ci; ++c_in)
+                     sum += xv[static_cast<std::size_t>(xi(n, i[0], i[1], i[2], c_in))] *
+                            wv[static_cast<std::size_t>(wi(c_out, k[0], k[1], k[2], c_in))];
+                   yv[yi(n, o[0], o[1], o[2], c_out)] += sum;
+                 }
+               });
   if (bias.defined()) {
     const std::vector<double> bv = bias.to_vector<double>();
     for (std::int64_t e = 0; e < y.numel(); ++e) yv[e] += bv[static_cast<std::size_t>(e % co)];
@@ -79,15 +80,16 @@ Tensor reference_backward_data(const Tensor& dy, const Tensor& w, const ConvGeom
   double* dxv = dx.data<double>();
   const Index5 xi = indexer(x_shape), wi = indexer(w.shape()), yi = indexer(dy.shape());
   const std::int64_t ci = x_shape[4], co = w.dim(0);
-  for_each_tap(x_shape, dy.shape(), g, [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
-    for (std::int64_t c_in = 0; c_in < ci; ++c_in) {
-      double sum = 0;
-      for (std::int64_t c_out = 0; c_out < co; ++c_out)
-        sum += dyv[static_cast<std::size_t>(yi(n, o[0], o[1], o[2], c_out))] *
-               wv[static_cast<std::size_t>(wi(c_out, k[0], k[1], k[2], c_in))];
-      dxv[xi(n, i[0], i[1], i[2], c_in)] += sum;
-    }
-  });
+  for_each_tap(x_shape, dy.shape(), g,
+               [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
+                 for (std::int64_t c_in = 0; c_in < ci; ++c_in) {
+                   double sum = 0;
+                   for (std::int64_t c_out = 0; c_out < co; ++c_out)
+                     sum += dyv[static_cast<std::size_t>(yi(n, o[0], o[1], o[2], c_out))] *
+                            wv[static_cast<std::size_t>(wi(c_out, k[0], k[1], k[2], c_in))];
+                   dxv[xi(n, i[0], i[1], i[2], c_in)] += sum;
+                 }
+               });
   return dx;
 }
 
@@ -97,13 +99,15 @@ Tensor reference_backward_weight(const Tensor& x, const Tensor& dy, const ConvGe
   double* dwv = dw.data<double>();
   const Index5 xi = indexer(x.shape()), wi = indexer(w_shape), yi = indexer(dy.shape());
   const std::int64_t ci = x.dim(4), co = w_shape[0];
-  for_each_tap(x.shape(), dy.shape(), g, [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
-    for (std::int64_t c_out = 0; c_out < co; ++c_out) {
-      const double d = dyv[static_cast<std::size_t>(yi(n, o[0], o[1], o[2], c_out))];
-      for (std::int64_t c_in = 0; c_in < ci; ++c_in)
-        dwv[wi(c_out, k[0], k[1], k[2], c_in)] += d * xv[static_cast<std::size_t>(xi(n, i[0], i[1], i[2], c_in))];
-    }
-  });
+  for_each_tap(x.shape(), dy.shape(), g,
+               [&](std::int64_t n, const std::int64_t* o, const std::int64_t* k, const std::int64_t* i) {
+                 for (std::int64_t c_out = 0; c_out < co; ++c_out) {
+                   const double d = dyv[static_cast<std::size_t>(yi(n, o[0], o[1], o[2], c_out))];
+                   for (std::int64_t c_in = 0; c_in < ci; ++c_in)
+                     dwv[wi(c_out, k[0], k[1], k[2], c_in)] +=
+                         d * xv[static_cast<std::size_t>(xi(n, i[0], i[1], i[2], c_in))];
+                 }
+               });
   return dw;
 }
 
@@ -146,7 +150,9 @@ struct Case {
 // Test names in CTest's list and in failures: the case's name, not its bytes.
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
-ConvGeometry geometry(std::array<int, 3> k, std::array<int, 3> s, std::array<int, 3> p) { return ConvGeometry{k, s, p}; }
+ConvGeometry geometry(std::array<int, 3> k, std::array<int, 3> s, std::array<int, 3> p) {
+  return ConvGeometry{k, s, p};
+}
 
 std::vector<Case> cases() {
   return {
@@ -263,18 +269,16 @@ TEST_P(ConvCase, MetaAccountsExactlyAsCpu) {
       std::function<Tensor(const Context&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)> run;
     };
     const std::vector<Op> ops = {
-        {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb, const Tensor&) {
-           return conv_forward(ctx, xx, ww, bb, c.geometry);
-         }},
-        {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&, const Tensor& gg) {
-           return conv_backward_data(ctx, gg, ww, c.geometry, c.x);
-         }},
-        {ConvPass::backward_weight, [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor&, const Tensor& gg) {
+        {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
+                                const Tensor&) { return conv_forward(ctx, xx, ww, bb, c.geometry); }},
+        {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&,
+                                      const Tensor& gg) { return conv_backward_data(ctx, gg, ww, c.geometry, c.x); }},
+        {ConvPass::backward_weight,
+         [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor&, const Tensor& gg) {
            return conv_backward_weight(ctx, xx, gg, c.geometry, w_shape);
          }},
-        {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&, const Tensor& gg) {
-           return conv_backward_bias(ctx, gg);
-         }},
+        {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&,
+                                      const Tensor& gg) { return conv_backward_bias(ctx, gg); }},
     };
     for (const Op& op : ops) {
       SCOPED_TRACE(conv_pass_name(op.pass));
@@ -297,7 +301,9 @@ TEST_P(ConvCase, MetaAccountsExactlyAsCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Conv, ConvCase, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 // ---- Shape rule and argument checks ----------------------------------------------------------
 
@@ -305,8 +311,9 @@ TEST(Conv, OutputShapeRule) {
   // floor((in + 2p - k) / s) + 1 per axis; nnU-Net's same padding gives ceil(in / s).
   EXPECT_EQ(conv_output_shape(Shape{2, 7, 9, 5, 3}, Shape{8, 3, 3, 3, 3}, same_padding_geometry({3, 3, 3}, {2, 2, 2})),
             (Shape{2, 4, 5, 3, 8}));
-  EXPECT_EQ(conv_output_shape(Shape{1, 1, 10, 11, 2}, Shape{4, 1, 3, 3, 2}, same_padding_geometry({1, 3, 3}, {1, 2, 2})),
-            (Shape{1, 1, 5, 6, 4}));
+  EXPECT_EQ(
+      conv_output_shape(Shape{1, 1, 10, 11, 2}, Shape{4, 1, 3, 3, 2}, same_padding_geometry({1, 3, 3}, {1, 2, 2})),
+      (Shape{1, 1, 5, 6, 4}));
   EXPECT_EQ(conv_output_shape(Shape{1, 8, 7, 9, 2}, Shape{3, 2, 2, 2, 2}, geometry({2, 2, 2}, {3, 3, 3}, {0, 0, 0})),
             (Shape{1, 3, 2, 3, 3}));
   const ConvGeometry same = same_padding_geometry({1, 3, 3}, {1, 1, 1});
@@ -328,21 +335,44 @@ TEST(Conv, RejectsBadArguments) {
   const Tensor x = testing::random_uniform(Shape{1, 4, 4, 4, 3}, DType::f32);
   const Tensor w = testing::random_uniform(Shape{2, 3, 3, 3, 3}, DType::f32);
   const Tensor dy = testing::random_uniform(Shape{1, 4, 4, 4, 2}, DType::f32);
-  expect_invalid([&] { conv_forward(cpu, x, testing::random_uniform(Shape{2, 3, 3, 3, 4}, DType::f32), Tensor(), g); },
-                 "w (2, 3, 3, 3, 4) has Ci = 4");
+  expect_invalid(
+      [&] {
+        conv_forward(cpu, x, testing::random_uniform(Shape{2, 3, 3, 3, 4}, DType::f32), Tensor(), g);
+      },
+      "w (2, 3, 3, 3, 4) has Ci = 4");
   expect_invalid([&] { conv_forward(cpu, x.reshape(Shape{4, 4, 4, 3}), w, Tensor(), g); }, "x must be rank 5");
-  expect_invalid([&] { conv_forward(cpu, x, w, testing::random_uniform(Shape{3}, DType::f32), g); }, "bias must have shape (2)");
-  expect_invalid([&] { conv_forward(cpu, x, w, testing::random_uniform(Shape{2}, DType::f64), g); }, "bias must be f32");
+  expect_invalid([&] { conv_forward(cpu, x, w, testing::random_uniform(Shape{3}, DType::f32), g); },
+                 "bias must have shape (2)");
+  expect_invalid([&] { conv_forward(cpu, x, w, testing::random_uniform(Shape{2}, DType::f64), g); },
+                 "bias must be f32");
   expect_invalid([&] { conv_forward(cpu, x, testing::as_f64(w), Tensor(), g); }, "w is f64");
-  expect_invalid([&] { conv_forward(cpu, x, w, Tensor(), same_padding_geometry({1, 3, 3}, {1, 1, 1})); }, "geometry.kernel");
-  expect_invalid([&] { conv_forward(cpu, x, w, Tensor(), ConvGeometry{{3, 3, 3}, {1, 0, 1}, {1, 1, 1}}); }, "geometry.stride");
-  expect_invalid([&] { conv_forward(cpu, x, w, Tensor(), ConvGeometry{{3, 3, 3}, {1, 1, 1}, {1, -1, 1}}); },
-                 "geometry.padding");
-  expect_invalid([&] { conv_forward(cpu, testing::random_uniform(Shape{1, 2, 4, 4, 3}, DType::f32), w, Tensor(),
-                                    ConvGeometry{{3, 3, 3}, {1, 1, 1}, {0, 0, 0}}); },
-                 "smaller than the kernel");
+  expect_invalid(
+      [&] {
+        conv_forward(cpu, x, w, Tensor(), same_padding_geometry({1, 3, 3}, {1, 1, 1}));
+      },
+      "geometry.kernel");
+  expect_invalid(
+      [&] {
+        conv_forward(cpu, x, w, Tensor(), ConvGeometry{{3, 3, 3}, {1, 0, 1}, {1, 1, 1}});
+      },
+      "geometry.stride");
+  expect_invalid(
+      [&] {
+        conv_forward(cpu, x, w, Tensor(), ConvGeometry{{3, 3, 3}, {1, 1, 1}, {1, -1, 1}});
+      },
+      "geometry.padding");
+  expect_invalid(
+      [&] {
+        conv_forward(cpu, testing::random_uniform(Shape{1, 2, 4, 4, 3}, DType::f32), w, Tensor(),
+                     ConvGeometry{{3, 3, 3}, {1, 1, 1}, {0, 0, 0}});
+      },
+      "smaller than the kernel");
   expect_invalid([&] { conv_forward(cpu, Tensor(), w, Tensor(), g); }, "x is an undefined tensor");
-  expect_invalid([&] { conv_backward_data(cpu, dy, w, g, Shape{1, 5, 4, 4, 3}); }, "dy must have shape (1, 5, 4, 4, 2)");
+  expect_invalid(
+      [&] {
+        conv_backward_data(cpu, dy, w, g, Shape{1, 5, 4, 4, 3});
+      },
+      "dy must have shape (1, 5, 4, 4, 2)");
   expect_invalid([&] { conv_backward_weight(cpu, x, dy, g, Shape{3, 3, 3, 3, 3}); }, "dy must have shape");
   expect_invalid([&] { conv_backward_weight(cpu, x, testing::as_f64(dy), g, w.shape()); }, "dy is f64");
   expect_invalid([&] { conv_backward_bias(cpu, dy.reshape(Shape{64, 2})); }, "dy must be rank 5");
@@ -351,9 +381,12 @@ TEST(Conv, RejectsBadArguments) {
   auto meta = Context::meta(Device::CPU);
   expect_invalid([&] { conv_forward(*meta, x, w, Tensor(), g); }, "x is on CPU but the op runs on Meta");
   auto meta_cuda = Context::meta(Device::CUDA);
-  expect_invalid([&] { conv_forward(*meta_cuda, Tensor::empty(x.shape(), DType::f64, *meta_cuda),
-                                    Tensor::empty(w.shape(), DType::f64, *meta_cuda), Tensor(), g); },
-                 "CUDA convolutions take f32 or bf16");
+  expect_invalid(
+      [&] {
+        conv_forward(*meta_cuda, Tensor::empty(x.shape(), DType::f64, *meta_cuda),
+                     Tensor::empty(w.shape(), DType::f64, *meta_cuda), Tensor(), g);
+      },
+      "CUDA convolutions take f32 or bf16");
   expect_invalid([&] { conv_workspace_bytes(ConvPass::forward, x.shape(), w.shape(), g, DType::bf16, cpu); },
                  "dtype bf16 is not supported on CPU");
 }

@@ -1,9 +1,9 @@
 // Transposed convolution (kernel == stride) on the CPU: each pass against a direct-loop f64
 // reference of its own formula, adjoint identities, Meta accounting, argument checks.
-#include <ostream>
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -183,18 +183,16 @@ TEST_P(ConvTransposeCase, MetaAccountsExactlyAsCpu) {
     std::function<Tensor(const Context&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)> run;
   };
   const std::vector<Op> ops = {
-      {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb, const Tensor&) {
-         return conv_transpose_forward(ctx, xx, ww, bb, c.stride);
-       }},
-      {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&, const Tensor& gg) {
-         return conv_transpose_backward_data(ctx, gg, ww, c.stride);
-       }},
-      {ConvPass::backward_weight, [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor&, const Tensor& gg) {
+      {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
+                              const Tensor&) { return conv_transpose_forward(ctx, xx, ww, bb, c.stride); }},
+      {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&,
+                                    const Tensor& gg) { return conv_transpose_backward_data(ctx, gg, ww, c.stride); }},
+      {ConvPass::backward_weight,
+       [&](const Context& ctx, const Tensor& xx, const Tensor&, const Tensor&, const Tensor& gg) {
          return conv_transpose_backward_weight(ctx, xx, gg, c.stride);
        }},
-      {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&, const Tensor& gg) {
-         return conv_backward_bias(ctx, gg);
-       }},
+      {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&,
+                                    const Tensor& gg) { return conv_backward_bias(ctx, gg); }},
   };
   for (const Op& op : ops) {
     SCOPED_TRACE(conv_pass_name(op.pass));
@@ -214,7 +212,9 @@ TEST_P(ConvTransposeCase, MetaAccountsExactlyAsCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ConvTranspose, ConvTransposeCase, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
   try {
@@ -231,19 +231,28 @@ TEST(ConvTranspose, RejectsBadArguments) {
   const Tensor w = testing::random_uniform(Shape{3, 2, 2, 2, 5}, DType::f32);
   const Tensor dy = testing::random_uniform(Shape{1, 4, 6, 8, 5}, DType::f32);
   expect_invalid([&] { conv_transpose_forward(cpu, x, w, Tensor(), {2, 2, 1}); }, "kernel == stride (2, 2, 1)");
-  expect_invalid([&] { conv_transpose_forward(cpu, x, testing::random_uniform(Shape{4, 2, 2, 2, 5}, DType::f32),
-                                              Tensor(), {2, 2, 2}); },
-                 "has Ci = 4");
-  expect_invalid([&] { conv_transpose_forward(cpu, x, w, testing::random_uniform(Shape{3}, DType::f32), {2, 2, 2}); },
-                 "bias must have shape (5)");
+  expect_invalid(
+      [&] {
+        conv_transpose_forward(cpu, x, testing::random_uniform(Shape{4, 2, 2, 2, 5}, DType::f32), Tensor(), {2, 2, 2});
+      },
+      "has Ci = 4");
+  expect_invalid(
+      [&] {
+        conv_transpose_forward(cpu, x, w, testing::random_uniform(Shape{3}, DType::f32), {2, 2, 2});
+      },
+      "bias must have shape (5)");
   expect_invalid([&] { conv_transpose_forward(cpu, x, w, Tensor(), {2, 0, 2}); }, "stride (2, 0, 2) must be >= 1");
-  expect_invalid([&] { conv_transpose_backward_data(cpu, testing::random_uniform(Shape{1, 4, 6, 7, 5}, DType::f32), w,
-                                                    {2, 2, 2}); },
-                 "not a multiple of stride");
+  expect_invalid(
+      [&] {
+        conv_transpose_backward_data(cpu, testing::random_uniform(Shape{1, 4, 6, 7, 5}, DType::f32), w, {2, 2, 2});
+      },
+      "not a multiple of stride");
   expect_invalid([&] { conv_transpose_backward_data(cpu, dy, testing::as_f64(w), {2, 2, 2}); }, "w is f64");
-  expect_invalid([&] { conv_transpose_backward_weight(cpu, x, testing::random_uniform(Shape{1, 4, 6, 6, 5}, DType::f32),
-                                                      {2, 2, 2}); },
-                 "dy must have shape (1, 4, 6, 8, 5)");
+  expect_invalid(
+      [&] {
+        conv_transpose_backward_weight(cpu, x, testing::random_uniform(Shape{1, 4, 6, 6, 5}, DType::f32), {2, 2, 2});
+      },
+      "dy must have shape (1, 4, 6, 8, 5)");
   EXPECT_EQ(conv_transpose_output_shape(x.shape(), w.shape(), {2, 2, 2}), (Shape{1, 4, 6, 8, 5}));
 }
 

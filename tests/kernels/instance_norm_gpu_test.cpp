@@ -45,7 +45,7 @@ std::vector<Case> cases() {
   return all;
 }
 
-InstanceNormTolerance tolerance(DType dtype) {
+Tolerance tolerance(DType dtype) {
   return dtype == DType::bf16 ? kInstanceNormToleranceBF16 : kInstanceNormToleranceF32;
 }
 
@@ -92,10 +92,10 @@ TEST(InstanceNormGpu, ForwardMatchesCpu) {
                                                         in.beta.copy_to(gpu), kInstanceNormEps, c.slope, &gpu_stats);
       ASSERT_EQ(y.device(), Device::CUDA);
       ASSERT_EQ(y.dtype(), c.dtype);
-      const InstanceNormTolerance tol = tolerance(c.dtype);
+      const Tolerance tol = tolerance(c.dtype);
       EXPECT_TRUE(testing::all_close(testing::to_host_f32(y), expected, tol.atol, tol.rtol));
       // Statistics are f32 in both modes, from the same (rounded) inputs.
-      const InstanceNormTolerance stats_tol = kInstanceNormToleranceF32;
+      const Tolerance stats_tol = kInstanceNormToleranceF32;
       EXPECT_TRUE(testing::all_close(gpu_stats.mean.to_cpu(), cpu_stats.mean, stats_tol.atol, stats_tol.rtol));
       EXPECT_TRUE(testing::all_close(gpu_stats.inv_std.to_cpu(), cpu_stats.inv_std, stats_tol.atol, stats_tol.rtol));
     }
@@ -119,9 +119,9 @@ TEST(InstanceNormGpu, BackwardMatchesCpu) {
     poison_pool({{c.shape, c.dtype}, {Shape{c.shape[4]}, DType::f32}, {Shape{c.shape[4]}, DType::f32}});
     const InstanceNormGrads grads = instance_norm_leaky_relu_backward(gpu, dy, x, gamma, beta, gpu_stats, c.slope);
     ASSERT_EQ(grads.dx.dtype(), c.dtype);
-    const InstanceNormTolerance tol = tolerance(c.dtype);
+    const Tolerance tol = tolerance(c.dtype);
     EXPECT_TRUE(testing::all_close(testing::to_host_f32(grads.dx), expected.dx, tol.atol, tol.rtol)) << "dx";
-    const InstanceNormTolerance param_tol = kInstanceNormParamGradTolerance;
+    const Tolerance param_tol = kInstanceNormParamGradTolerance;
     const double sum_atol = param_tol.atol * std::sqrt(static_cast<double>(c.shape.numel() / c.shape[4]));
     EXPECT_TRUE(testing::all_close(grads.dgamma.to_cpu(), expected.dgamma, sum_atol, param_tol.rtol)) << "dgamma";
     EXPECT_TRUE(testing::all_close(grads.dbeta.to_cpu(), expected.dbeta, sum_atol, param_tol.rtol)) << "dbeta";
@@ -209,7 +209,7 @@ TEST(LeakyReluGpu, MatchesCpu) {
         const Tensor x_host = testing::random_uniform(shape, DType::f32);
         const Tensor dy_host = testing::random_uniform(shape, DType::f32);
         const Tensor x = testing::to_device(x_host, dtype), dy = testing::to_device(dy_host, dtype);
-        const LeakyReluTolerance tol = dtype == DType::bf16 ? kLeakyReluToleranceBF16 : kLeakyReluToleranceF32;
+        const Tolerance tol = dtype == DType::bf16 ? kLeakyReluToleranceBF16 : kLeakyReluToleranceF32;
 
         const Tensor expected_y = leaky_relu_forward(Context::cpu(), as_stored(x_host, dtype), slope);
         poison_pool({{shape, dtype}});

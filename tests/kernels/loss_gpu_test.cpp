@@ -63,7 +63,14 @@ std::vector<Case> cases() {
   return all;
 }
 
-const LossTolerance& tolerance(DType dtype) { return dtype == DType::bf16 ? kLossToleranceBf16 : kLossToleranceF32; }
+// The loss's two tolerances for one dtype: sums and elementwise values.
+struct LossTolerances {
+  Tolerance sums, values;
+};
+LossTolerances tolerance(DType dtype) {
+  return dtype == DType::bf16 ? LossTolerances{kLossSumToleranceBf16, kLossValueToleranceBf16}
+                              : LossTolerances{kLossSumToleranceF32, kLossValueToleranceF32};
+}
 
 // Inputs as host tensors (the CPU's) and their device copies holding the same values.
 struct Inputs {
@@ -111,19 +118,19 @@ void poison_pool(const Case& c) {
   }
 }
 
-::testing::AssertionResult sums_close(const Tensor& device, const Tensor& expected, const LossTolerance& tol) {
+::testing::AssertionResult sums_close(const Tensor& device, const Tensor& expected, const LossTolerances& tol) {
   if (device.device() != Device::CUDA) return ::testing::AssertionFailure() << "not on CUDA: " << device.describe();
-  return testing::all_close(device.to_cpu(), expected, tol.sum_atol, tol.sum_rtol);
+  return testing::all_close(device.to_cpu(), expected, tol.sums.atol, tol.sums.rtol);
 }
 
-::testing::AssertionResult values_close(const Tensor& device, const Tensor& expected, const LossTolerance& tol) {
+::testing::AssertionResult values_close(const Tensor& device, const Tensor& expected, const LossTolerances& tol) {
   if (device.device() != Device::CUDA) return ::testing::AssertionFailure() << "not on CUDA: " << device.describe();
   double largest = 0;
   for (double value : expected.to_vector<double>()) largest = std::max(largest, std::fabs(value));
-  return testing::all_close(testing::to_host_f32(device), expected, tol.value_atol * largest, tol.value_rtol);
+  return testing::all_close(testing::to_host_f32(device), expected, tol.values.atol * largest, tol.values.rtol);
 }
 
-void expect_dice_close(const DiceSums& device, const DiceSums& expected, const LossTolerance& tol) {
+void expect_dice_close(const DiceSums& device, const DiceSums& expected, const LossTolerances& tol) {
   EXPECT_TRUE(sums_close(device.intersection, expected.intersection, tol)) << "intersection";
   EXPECT_TRUE(sums_close(device.prediction, expected.prediction, tol)) << "prediction";
   EXPECT_TRUE(testing::all_close(device.target.to_cpu(), expected.target, 0, 0)) << "target (exact counts)";
@@ -152,7 +159,7 @@ TEST(LossGpu, SoftmaxForwardSumsMatchCpu) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.str());
     const Inputs in = make_inputs(c);
-    const LossTolerance& tol = tolerance(c.dtype);
+    const LossTolerances tol = tolerance(c.dtype);
     const DiceCrossEntropySums expected = dice_ce_forward(Context::cpu(), in.logits, in.labels, c.ignore_label);
     poison_pool(c);
     const DiceCrossEntropySums fused = dice_ce_forward(gpu, in.device_logits, in.device_labels, c.ignore_label);
@@ -174,7 +181,7 @@ TEST(LossGpu, RegionForwardSumsMatchCpu) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.str());
     const Inputs in = make_inputs(c);
-    const LossTolerance& tol = tolerance(c.dtype);
+    const LossTolerances tol = tolerance(c.dtype);
     const RegionIgnore ignore = c.region_ignore();
     const RegionLossSums expected = region_loss_forward(Context::cpu(), in.logits, in.targets, ignore);
     poison_pool(c);
@@ -198,7 +205,7 @@ TEST(LossGpu, BackwardsMatchCpu) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.str());
     const Inputs in = make_inputs(c);
-    const LossTolerance& tol = tolerance(c.dtype);
+    const LossTolerances tol = tolerance(c.dtype);
     const int ignore = c.ignore_label;
     const RegionIgnore region = c.region_ignore();
     const double scale = 1.0 / static_cast<double>(c.shape.numel() / c.shape[4]);  // 1 / voxels, as a CE mean
@@ -296,10 +303,10 @@ TEST(LossGpu, CudaPeakEqualsMeta) {
   EXPECT_EQ(peak_bytes_of(gpu, [&] { cross_entropy_forward(gpu, in.device_logits, in.device_labels, 13); }),
             peak_bytes_of(*meta, [&] { cross_entropy_forward(*meta, logits, labels, 13); }));
   EXPECT_EQ(peak_bytes_of(gpu,
-                    [&] {
-                      dice_ce_backward(gpu, in.device_logits, in.device_labels, 13, 1, in.device_grad_i,
-                                       in.device_grad_p);
-                    }),
+                          [&] {
+                            dice_ce_backward(gpu, in.device_logits, in.device_labels, 13, 1, in.device_grad_i,
+                                             in.device_grad_p);
+                          }),
             peak_bytes_of(*meta, [&] { dice_ce_backward(*meta, logits, labels, 13, 1, gi, gp); }));
   EXPECT_EQ(peak_bytes_of(gpu, [&] { region_loss_forward(gpu, in.device_logits, in.device_targets, region); }),
             peak_bytes_of(*meta, [&] { region_loss_forward(*meta, logits, targets, region); }));

@@ -1,12 +1,12 @@
 #include "tests/support/test_support.h"
 
-#include "kernels/core/allocator.h"
-
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+
+#include "kernels/core/allocator.h"
 
 #ifdef NNUC_WITH_CUDA
 #include <cuda_runtime.h>
@@ -16,7 +16,8 @@ namespace nnuc::testing {
 
 std::uint64_t test_seed() {
   static const std::uint64_t seed = [] {
-    if (const char* fixed = std::getenv("NNUC_TEST_SEED")) return static_cast<std::uint64_t>(std::strtoull(fixed, nullptr, 10));
+    if (const char* fixed = std::getenv("NNUC_TEST_SEED"))
+      return static_cast<std::uint64_t>(std::strtoull(fixed, nullptr, 10));
     return static_cast<std::uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
   }();
   return seed;
@@ -92,8 +93,8 @@ Difference compare(const Tensor& actual, const Tensor& expected, double relative
   }
   if (failures == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << failures << " of " << a.size() << " elements differ beyond atol " << atol
-                                       << " + rtol " << rtol << "; first at " << first << ": " << a[first]
-                                       << " vs " << e[first] << "; worst |diff| " << worst;
+                                       << " + rtol " << rtol << "; first at " << first << ": " << a[first] << " vs "
+                                       << e[first] << "; worst |diff| " << worst;
 }
 
 Context* gpu() {

@@ -40,9 +40,11 @@ Difference compare(const Tensor& actual, const Tensor& expected, double relative
 
 // The CUDA context for GPU tests, or nullptr when no device is present (the test then skips).
 Context* gpu();
-#define NNUC_REQUIRE_GPU()                                       \
-  do {                                                           \
-    if (::nnuc::testing::gpu() == nullptr) { GTEST_SKIP() << "no CUDA device"; } \
+#define NNUC_REQUIRE_GPU()                   \
+  do {                                       \
+    if (::nnuc::testing::gpu() == nullptr) { \
+      GTEST_SKIP() << "no CUDA device";      \
+    }                                        \
   } while (0)
 
 // Copies a host tensor to the GPU, converting to `dtype` on the host first (f32 -> bf16/f16).
