@@ -1,23 +1,35 @@
-// Atomic file writes: temp file in the target's folder, flushed, then renamed over the target.
-// A crash never leaves a half-written file under the final name.
+// File IO of nnuc's writers and readers. Every file nnuc writes (dataset.json, fingerprints, plans,
+// preprocessed cases, NIfTI images and labels, checkpoints, verification records) goes through
+// write_file_atomic: the bytes go to a uniquely named temp file in the target's folder
+// ("<folder>/.tmp-<pid>-<counter>-<name>", keeping the file ending, so a reader that picks compression
+// from the name reads it as the target), which is fsynced, renamed over the target, and the folder is fsynced so the
+// rename itself survives a crash. A crash or a failure never leaves a half-written file under the final name.
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace nnuc::data {
 
-// Writes `bytes` to `path` atomically. Throws IoError naming the path on any failure (the temp file
-// is removed).
+// Writes the file at `path` atomically. `fill(fd, temp_path)` writes the whole content to the open
+// descriptor of the temp file (it may throw its own errors); then the temp file is fsynced and closed,
+// `verify(temp_path)` runs when given (it may re-read the file and throw), the temp file is renamed
+// over `path` and the folder is fsynced.
+// ensures: on any failure, including a throw from `fill` or `verify`, the temp file is removed and
+//   `path` is left as it was; failures of the steps above are IoError naming `path`.
+void write_file_atomic(const std::string& path, const std::function<void(int fd, const std::string& temp)>& fill,
+                       const std::function<void(const std::string& temp)>& verify = {});
+// The same for content held in memory.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
-// A unique temp name beside `path` that keeps its file ending, so writers that pick compression from
-// the name (".nii.gz") behave the same: "<folder>/.tmp-<pid>-<counter>-<name>".
-std::string temp_path_beside(const std::string& path);
-
-// Renames `from` to `to` (same folder), replacing `to`; throws IoError with both paths on failure.
-void rename_replacing(const std::string& from, const std::string& to);
+// Writes all `count` bytes to `fd` (retrying short and interrupted writes); IoError naming `name`.
+void write_all(int fd, const void* bytes, std::size_t count, const std::string& name);
 
 // Reads a whole file; throws IoError naming the path when it cannot be read.
 std::string read_file_text(const std::string& path);
+// Reads a JSON document, keeping its key order: IoError when unreadable, InvalidInput naming the file
+// when it is not JSON.
+nlohmann::ordered_json read_json_file(const std::string& path);
 
 }  // namespace nnuc::data

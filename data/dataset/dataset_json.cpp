@@ -60,8 +60,8 @@ bool is_supported_file_ending(const std::string& file_ending) {
   return file_ending == ".nii.gz" || file_ending == ".nii";
 }
 
-DatasetJson parse_dataset_json(const std::string& text, const std::string& source) {
-  DatasetJsonParse parsed = parse_dataset_json_collect(text, source);
+DatasetJson parse_dataset_json(const std::string& text, const std::string& source, FileEndings endings) {
+  DatasetJsonParse parsed = parse_dataset_json_collect(text, source, endings);
   std::string errors;
   std::size_t count = 0;
   for (const Problem& problem : parsed.problems) {
@@ -73,7 +73,9 @@ DatasetJson parse_dataset_json(const std::string& text, const std::string& sourc
   return std::move(*parsed.json);
 }
 
-DatasetJson load_dataset_json(const std::string& path) { return parse_dataset_json(read_file_text(path), path); }
+DatasetJson load_dataset_json(const std::string& path, FileEndings endings) {
+  return parse_dataset_json(read_file_text(path), path, endings);
+}
 
 nlohmann::ordered_json dataset_json_to_json(const DatasetJson& json) {
   Json out = Json::object();

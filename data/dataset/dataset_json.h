@@ -40,7 +40,7 @@ struct DatasetJson {
   std::optional<std::vector<int>> regions_class_order;
   std::int64_t num_training = 0;
   std::string file_ending;                                          // ".nii.gz" or ".nii"
-  std::string overwrite_image_reader_writer;                        // empty when absent
+  std::string overwrite_image_reader_writer;                        // empty when absent or "None"
   std::optional<std::vector<DatasetEntry>> dataset;                 // the "dataset" dict, in file order
   nlohmann::ordered_json other = nlohmann::ordered_json::object();  // every other key (name, licence, ...)
 
@@ -71,15 +71,23 @@ struct DatasetJsonParse {
   bool dataset_dict_ok = true;  // the "dataset" dict, when present, is well-formed
 };
 
+// The file endings a dataset.json may declare: NIfTI, the images nnuc reads (default), or any ending
+// (".png", ".tif", ...): planning from a fingerprint reads no image, so nnU-Net's other formats plan
+// too (the planner names their reader/writer).
+enum class FileEndings { nifti, any };
+
 // Parses dataset.json text; `source` names the file in messages. Never throws on bad content: every
 // problem goes to the result (codes: json_syntax, json_not_object, json_missing_key, json_bad_value,
 // json_duplicate_key, labels_*, regions_*, file_ending_*).
-DatasetJsonParse parse_dataset_json_collect(const std::string& text, const std::string& source);
+DatasetJsonParse parse_dataset_json_collect(const std::string& text, const std::string& source,
+                                            FileEndings endings = FileEndings::nifti);
 
 // Parses and validates; throws InvalidInput listing every error (warnings are dropped).
-DatasetJson parse_dataset_json(const std::string& text, const std::string& source);
-// Reads `path` (IoError when unreadable) and parses it as above.
-DatasetJson load_dataset_json(const std::string& path);
+DatasetJson parse_dataset_json(const std::string& text, const std::string& source,
+                               FileEndings endings = FileEndings::nifti);
+// Reads `path` (IoError when unreadable) and parses it as above. The one dataset.json reader: the
+// verifier, preprocessing and the planner all read dataset.json through it.
+DatasetJson load_dataset_json(const std::string& path, FileEndings endings = FileEndings::nifti);
 
 // The document nnU-Net would write: channel_names, labels, numTraining, file_ending, then the optional
 // keys, then `other` (in its order).

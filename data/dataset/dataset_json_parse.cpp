@@ -87,7 +87,8 @@ class DuplicateKeyTracker {
 
 class Parser {
  public:
-  Parser(const std::string& source, DatasetJsonParse& out) : source_(source), out_(out) {}
+  Parser(const std::string& source, FileEndings endings, DatasetJsonParse& out)
+      : source_(source), endings_(endings), out_(out) {}
 
   void error(const std::string& code, const std::string& field, const std::string& message) {
     out_.problems.push_back(Problem{Severity::error, code, source_, "", field, message});
@@ -366,7 +367,7 @@ class Parser {
       return false;
     }
     json.file_ending = value.get<std::string>();
-    if (!is_supported_file_ending(json.file_ending)) {
+    if (endings_ == FileEndings::nifti && !is_supported_file_ending(json.file_ending)) {
       error("file_ending_unsupported", "file_ending",
             "value \"" + json.file_ending + "\": nnuc reads NIfTI only (expected \".nii.gz\" or \".nii\")");
       return false;
@@ -382,6 +383,7 @@ class Parser {
             "value " + short_dump(value) + ": expected a reader/writer class name");
       return;
     }
+    if (value.get<std::string>() == "None") return;  // nnU-Net's spelling of "not set"
     json.overwrite_image_reader_writer = value.get<std::string>();
     if (json.overwrite_image_reader_writer != "SimpleITKIO" && json.overwrite_image_reader_writer != "NibabelIO") {
       warning("reader_writer_ignored", "overwrite_image_reader_writer",
@@ -435,12 +437,13 @@ class Parser {
   }
 
   const std::string& source_;
+  FileEndings endings_;
   DatasetJsonParse& out_;
 };
 
 }  // namespace
 
-DatasetJsonParse parse_dataset_json_collect(const std::string& text, const std::string& source) {
+DatasetJsonParse parse_dataset_json_collect(const std::string& text, const std::string& source, FileEndings endings) {
   DatasetJsonParse out;
   std::vector<std::string> duplicates;
   DuplicateKeyTracker tracker(duplicates);
@@ -466,7 +469,7 @@ DatasetJsonParse parse_dataset_json_collect(const std::string& text, const std::
         key, "key '" + key + "' appears more than once: expected unique keys (only one of them would be used)"});
   }
   DatasetJson json;
-  Parser parser(source, out);
+  Parser parser(source, endings, out);
   parser.parse(root, json);
   out.json = std::move(json);
   return out;

@@ -1,14 +1,11 @@
 // Atomic NIfTI writing with a reference image's geometry: nifticlib builds the header struct,
 // the geometry fields are then set verbatim from the reference, and the bytes (gzip through
-// zlib) go to a temp file in the same folder that is flushed, fsynced, re-read, verified and
-// renamed over the target.
-#include <fcntl.h>
+// zlib) go through data::write_file_atomic: a temp file in the same folder, fsynced, re-read and
+// verified, then renamed over the target.
 #include <nifti2_io.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -16,6 +13,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "data/dataset/atomic_file.h"
 #include "data/nifti/nifti_internal.h"
 
 namespace nnuc::data {
@@ -105,15 +103,12 @@ std::vector<unsigned char> make_header(const NiftiGeometry& g, int datatype, con
   return bytes;
 }
 
-void write_all(int fd, const unsigned char* data, std::size_t size, const std::string& temp) {
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t wrote = ::write(fd, data + done, size - done);
-    if (wrote < 0) {
-      if (errno == EINTR) continue;
-      NIFTI_FAIL(temp, "NIFTI_WRITE", "writing ", size - done, " bytes failed: ", std::strerror(errno));
-    }
-    done += static_cast<std::size_t>(wrote);
+// data::write_all with the NIfTI error code in the message.
+void write_bytes(int fd, const unsigned char* data, std::size_t size, const std::string& temp) {
+  try {
+    write_all(fd, data, size, temp);
+  } catch (const IoError& failure) {
+    NIFTI_FAIL(temp, "NIFTI_WRITE", failure.what());
   }
 }
 
@@ -143,62 +138,29 @@ void write_gzip(int fd, const std::vector<std::pair<const unsigned char*, std::s
         z.avail_out = static_cast<uInt>(out.size());
         status = deflate(&z, flush);
         if (status == Z_STREAM_ERROR) NIFTI_FAIL(temp, "NIFTI_WRITE", "zlib deflate failed");
-        write_all(fd, out.data(), out.size() - z.avail_out, temp);
+        write_bytes(fd, out.data(), out.size() - z.avail_out, temp);
       } while (z.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
     } while (left > 0);
   }
 }
 
-// Removes the temp file unless the write was committed; closes a still-open descriptor.
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool committed = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!committed) ::unlink(path.c_str());
-  }
-};
-
 void write_atomically(const std::string& path, const std::vector<unsigned char>& header, const unsigned char* data,
                       std::size_t data_bytes, const std::function<void(const std::string&)>& verify) {
   const bool gzip = nifti_detail::is_gzip_name(path);
   const std::size_t slash = path.rfind('/');
-  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::size_t extension_length = gzip ? 7 : 4;
-  NNUC_CHECK(base.size() > extension_length, path, ": NIFTI_FILE_NAME: the file name has no stem");
-  static std::atomic<unsigned> counter{0};
-  TempFile temp;
-  temp.path = detail::concat(folder, "/.", base.substr(0, base.size() - extension_length), ".nnuc-tmp-", ::getpid(),
-                             "-", counter.fetch_add(1), base.substr(base.size() - extension_length));
-  temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (temp.fd < 0) {
-    temp.committed = true;  // nothing was created, nothing to remove
-    NIFTI_FAIL(path, "NIFTI_WRITE", "cannot create a temp file in ", folder, ": ", std::strerror(errno));
-  }
-  if (gzip) {
-    write_gzip(temp.fd, {{header.data(), header.size()}, {data, data_bytes}}, temp.path);
-  } else {
-    write_all(temp.fd, header.data(), header.size(), temp.path);
-    write_all(temp.fd, data, data_bytes, temp.path);
-  }
-  if (::fsync(temp.fd) != 0) NIFTI_FAIL(temp.path, "NIFTI_WRITE", "fsync failed: ", std::strerror(errno));
-  const int fd = temp.fd;
-  temp.fd = -1;
-  if (::close(fd) != 0) NIFTI_FAIL(temp.path, "NIFTI_WRITE", "close failed: ", std::strerror(errno));
-  verify(temp.path);
-  if (::rename(temp.path.c_str(), path.c_str()) != 0)
-    NIFTI_FAIL(path, "NIFTI_WRITE", "renaming the verified temp file into place failed: ", std::strerror(errno));
-  temp.committed = true;
-  const int folder_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (folder_fd < 0 || ::fsync(folder_fd) != 0) {
-    const int error = errno;
-    if (folder_fd >= 0) ::close(folder_fd);
-    NIFTI_FAIL(path, "NIFTI_WRITE", "written and renamed, but syncing the folder ", folder,
-               " failed: ", std::strerror(error));
-  }
-  ::close(folder_fd);
+  NNUC_CHECK(base.size() > (gzip ? 7u : 4u), path, ": NIFTI_FILE_NAME: the file name has no stem");
+  write_file_atomic(
+      path,
+      [&](int fd, const std::string& temp) {
+        if (gzip) {
+          write_gzip(fd, {{header.data(), header.size()}, {data, data_bytes}}, temp);
+        } else {
+          write_bytes(fd, header.data(), header.size(), temp);
+          write_bytes(fd, data, data_bytes, temp);
+        }
+      },
+      verify);
 }
 
 void check_output_shape(const Tensor& tensor, const NiftiGeometry& reference, const std::string& path,

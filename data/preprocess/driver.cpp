@@ -63,11 +63,12 @@ void run_cases(std::size_t count, const std::function<std::string(std::size_t)>&
         work(index);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
+        stop.store(true);
         if (!failure) {
           failure = std::current_exception();
           failed_index = index;
+          if (options.failure) options.failure(name(index));
         }
-        stop.store(true);
         return;
       }
       std::lock_guard<std::mutex> lock(mutex);

@@ -13,15 +13,31 @@ namespace {
 
 std::int64_t volume(const Shape3& shape) { return shape[0] * shape[1] * shape[2]; }
 
-const nlohmann::json& require(const nlohmann::json& object, const char* key, const std::string& where) {
-  NNUC_CHECK(object.is_object() && object.contains(key), where, ": missing key '", key, "'");
+// A JSON value for a message, cut to 80 characters.
+std::string shown(const nlohmann::json& value) {
+  std::string text = value.dump();
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
+const nlohmann::json& require_field(const nlohmann::json& object, const char* key, const std::string& where) {
+  NNUC_CHECK(object.is_object(), where, ": expected a JSON object, got ", shown(object));
+  NNUC_CHECK(object.contains(key), where, ": required field \"", key, "\" is missing");
   return object.at(key);
 }
 
 double require_number(const nlohmann::json& object, const char* key, const std::string& where) {
-  const nlohmann::json& value = require(object, key, where);
-  NNUC_CHECK(value.is_number(), where, ".", key, " must be a number, got ", value.dump());
+  const nlohmann::json& value = require_field(object, key, where);
+  NNUC_CHECK(value.is_number(), where, ".\"", key, "\" = ", shown(value), ": expected a number");
   return value.get<double>();
+}
+
+// An int, or a float with an integral value (what Python writes for a numpy float shape).
+bool is_integral_number(const nlohmann::json& value) {
+  if (value.is_number_integer()) return true;
+  if (!value.is_number_float()) return false;
+  const double v = value.get<double>();
+  return std::isfinite(v) && std::floor(v) == v;
 }
 
 }  // namespace
@@ -130,20 +146,27 @@ DatasetFingerprint extract_fingerprint(std::size_t num_cases, const CaseLoader& 
   return summarize_fingerprint(cases);
 }
 
+nlohmann::ordered_json intensity_properties_to_json(const std::vector<IntensityProperties>& channels) {
+  nlohmann::ordered_json per_channel = nlohmann::ordered_json::object();
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    const IntensityProperties& p = channels[c];
+    nlohmann::ordered_json properties = nlohmann::ordered_json::object();
+    properties["max"] = p.max;
+    properties["mean"] = p.mean;
+    properties["median"] = p.median;
+    properties["min"] = p.min;
+    properties["percentile_00_5"] = p.percentile_00_5;
+    properties["percentile_99_5"] = p.percentile_99_5;
+    properties["std"] = p.std;
+    per_channel[std::to_string(c)] = properties;
+  }
+  return per_channel;
+}
+
 nlohmann::json fingerprint_to_json(const DatasetFingerprint& fingerprint) {
   nlohmann::json document = nlohmann::json::object();
-  nlohmann::json per_channel = nlohmann::json::object();
-  for (std::size_t c = 0; c < fingerprint.foreground_intensity_properties_per_channel.size(); ++c) {
-    const IntensityProperties& p = fingerprint.foreground_intensity_properties_per_channel[c];
-    per_channel[std::to_string(c)] = {{"max", p.max},
-                                      {"mean", p.mean},
-                                      {"median", p.median},
-                                      {"min", p.min},
-                                      {"percentile_00_5", p.percentile_00_5},
-                                      {"percentile_99_5", p.percentile_99_5},
-                                      {"std", p.std}};
-  }
-  document["foreground_intensity_properties_per_channel"] = per_channel;
+  document["foreground_intensity_properties_per_channel"] =
+      nlohmann::json(intensity_properties_to_json(fingerprint.foreground_intensity_properties_per_channel));
   document["median_relative_size_after_cropping"] = fingerprint.median_relative_size_after_cropping;
   nlohmann::json shapes = nlohmann::json::array();
   for (const Shape3& shape : fingerprint.shapes_after_crop) shapes.push_back({shape[0], shape[1], shape[2]});
@@ -154,46 +177,68 @@ nlohmann::json fingerprint_to_json(const DatasetFingerprint& fingerprint) {
   return document;
 }
 
-DatasetFingerprint fingerprint_from_json(const nlohmann::json& document) {
-  const std::string where = "dataset_fingerprint";
-  NNUC_CHECK(document.is_object(), where, " must be a JSON object");
-  DatasetFingerprint fingerprint;
-  const nlohmann::json& spacings = require(document, "spacings", where);
-  const nlohmann::json& shapes = require(document, "shapes_after_crop", where);
-  NNUC_CHECK(spacings.is_array() && shapes.is_array() && spacings.size() == shapes.size(), where,
-             ": spacings and shapes_after_crop must be lists of the same length");
+DatasetFingerprint fingerprint_from_json(const nlohmann::json& document, const std::string& source) {
+  DatasetFingerprint out;
+  const nlohmann::json& spacings = require_field(document, "spacings", source);
+  NNUC_CHECK(spacings.is_array() && !spacings.empty(), source, ": field \"spacings\" = ", shown(spacings),
+             ": expected a non-empty list with one [s0, s1, s2] per training case");
   for (std::size_t i = 0; i < spacings.size(); ++i) {
-    const nlohmann::json& s = spacings[i];
-    const nlohmann::json& n = shapes[i];
-    NNUC_CHECK(s.is_array() && s.size() == 3 && s[0].is_number() && s[1].is_number() && s[2].is_number(), where,
-               ".spacings[", i, "] must be 3 numbers, got ", s.dump());
-    NNUC_CHECK(n.is_array() && n.size() == 3 && n[0].is_number_integer() && n[1].is_number_integer() &&
-                   n[2].is_number_integer(),
-               where, ".shapes_after_crop[", i, "] must be 3 integers, got ", n.dump());
-    fingerprint.spacings.push_back({s[0].get<double>(), s[1].get<double>(), s[2].get<double>()});
-    fingerprint.shapes_after_crop.push_back(
-        {n[0].get<std::int64_t>(), n[1].get<std::int64_t>(), n[2].get<std::int64_t>()});
+    const std::string where = source + ": field \"spacings\"[" + std::to_string(i) + "]";
+    const nlohmann::json& entry = spacings[i];
+    NNUC_CHECK(entry.is_array() && entry.size() == 3, where, " = ", shown(entry), ": expected a list of 3 numbers");
+    Spacing3 spacing{};
+    for (std::size_t a = 0; a < 3; ++a) {
+      NNUC_CHECK(entry[a].is_number(), where, " = ", shown(entry), ": entry ", a, " is not a number");
+      spacing[a] = entry[a].get<double>();
+      NNUC_CHECK(std::isfinite(spacing[a]) && spacing[a] > 0.0, where, " = ", shown(entry),
+                 ": expected finite spacings > 0");
+    }
+    out.spacings.push_back(spacing);
   }
-  const nlohmann::json& channels = require(document, "foreground_intensity_properties_per_channel", where);
-  NNUC_CHECK(channels.is_object(), where, ".foreground_intensity_properties_per_channel must be an object");
+
+  const nlohmann::json& shapes = require_field(document, "shapes_after_crop", source);
+  NNUC_CHECK(shapes.is_array(), source, ": field \"shapes_after_crop\" = ", shown(shapes),
+             ": expected a list with one [n0, n1, n2] per training case");
+  NNUC_CHECK(shapes.size() == spacings.size(), source, ": field \"shapes_after_crop\" has ", shapes.size(),
+             " entries but \"spacings\" has ", spacings.size(), "; expected one of each per training case");
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const std::string where = source + ": field \"shapes_after_crop\"[" + std::to_string(i) + "]";
+    const nlohmann::json& entry = shapes[i];
+    NNUC_CHECK(entry.is_array() && entry.size() == 3, where, " = ", shown(entry), ": expected a list of 3 ints");
+    Shape3 shape{};
+    for (std::size_t a = 0; a < 3; ++a) {
+      NNUC_CHECK(is_integral_number(entry[a]) && entry[a].get<double>() >= 1.0, where, " = ", shown(entry),
+                 ": expected 3 ints >= 1 (voxels)");
+      shape[a] = entry[a].get<std::int64_t>();
+    }
+    out.shapes_after_crop.push_back(shape);
+  }
+
+  const nlohmann::json& relative = require_field(document, "median_relative_size_after_cropping", source);
+  NNUC_CHECK(relative.is_number() && std::isfinite(relative.get<double>()) && relative.get<double>() >= 0.0, source,
+             ": field \"median_relative_size_after_cropping\" = ", shown(relative), ": expected a number >= 0");
+  out.median_relative_size_after_cropping = relative.get<double>();
+
+  const nlohmann::json& channels = require_field(document, "foreground_intensity_properties_per_channel", source);
+  NNUC_CHECK(channels.is_object(), source,
+             ": field \"foreground_intensity_properties_per_channel\" = ", shown(channels),
+             ": expected an object {\"0\": {\"mean\": ..., ...}, ...}");
   for (std::size_t c = 0; c < channels.size(); ++c) {
     const std::string key = std::to_string(c);
-    const std::string at = where + ".foreground_intensity_properties_per_channel." + key;
-    NNUC_CHECK(channels.contains(key), at, " is missing (channels must be numbered 0 .. ", channels.size() - 1, ")");
+    const std::string where = source + ": field \"foreground_intensity_properties_per_channel\".\"" + key + "\"";
+    NNUC_CHECK(channels.contains(key), where, " is missing (channels must be numbered 0 .. ", channels.size() - 1, ")");
     const nlohmann::json& p = channels.at(key);
     IntensityProperties properties;
-    properties.mean = require_number(p, "mean", at);
-    properties.median = require_number(p, "median", at);
-    properties.std = require_number(p, "std", at);
-    properties.min = require_number(p, "min", at);
-    properties.max = require_number(p, "max", at);
-    properties.percentile_00_5 = require_number(p, "percentile_00_5", at);
-    properties.percentile_99_5 = require_number(p, "percentile_99_5", at);
-    fingerprint.foreground_intensity_properties_per_channel.push_back(properties);
+    properties.mean = require_number(p, "mean", where);
+    properties.median = require_number(p, "median", where);
+    properties.std = require_number(p, "std", where);
+    properties.min = require_number(p, "min", where);
+    properties.max = require_number(p, "max", where);
+    properties.percentile_00_5 = require_number(p, "percentile_00_5", where);
+    properties.percentile_99_5 = require_number(p, "percentile_99_5", where);
+    out.foreground_intensity_properties_per_channel.push_back(properties);
   }
-  fingerprint.median_relative_size_after_cropping =
-      require_number(document, "median_relative_size_after_cropping", where);
-  return fingerprint;
+  return out;
 }
 
 void write_fingerprint(const std::string& path, const DatasetFingerprint& fingerprint) {
@@ -201,18 +246,8 @@ void write_fingerprint(const std::string& path, const DatasetFingerprint& finger
 }
 
 DatasetFingerprint read_fingerprint(const std::string& path) {
-  const std::string text = read_file_text(path);
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    NNUC_THROW(IoError, "'", path, "' is not valid JSON: ", e.what());
-  }
-  try {
-    return fingerprint_from_json(document);
-  } catch (const InvalidInput& e) {
-    NNUC_THROW(InvalidInput, "'", path, "': ", e.what());
-  }
+  const nlohmann::ordered_json document = read_json_file(path);
+  return fingerprint_from_json(nlohmann::json(document), path);
 }
 
 }  // namespace nnuc::data

@@ -73,9 +73,16 @@ DatasetFingerprint extract_fingerprint(std::size_t num_cases, const CaseLoader& 
 // "shapes_after_crop": [[n0, n1, n2], ...], "spacings": [[s0, s1, s2], ...]} (keys sorted, as nnU-Net's
 // save_json writes them).
 nlohmann::json fingerprint_to_json(const DatasetFingerprint& fingerprint);
-// Reads that document back; InvalidInput naming the missing or malformed key.
-DatasetFingerprint fingerprint_from_json(const nlohmann::json& document);
-// Writes the JSON (indent 4) atomically; reads it back (IoError / InvalidInput naming the file).
+// {"0": {"max", "mean", "median", "min", "percentile_00_5", "percentile_99_5", "std"}, ...} in that
+// key order: the fingerprint's entry, which the plans repeat verbatim.
+nlohmann::ordered_json intensity_properties_to_json(const std::vector<IntensityProperties>& channels);
+// Reads that document back (nnU-Net's fingerprints and ours): InvalidInput naming `source`, the field,
+// the value and what was expected. ensures: spacings (finite, > 0) and shapes_after_crop (ints >= 1)
+// are non-empty and of equal length; every channel has the seven statistics.
+DatasetFingerprint fingerprint_from_json(const nlohmann::json& document,
+                                         const std::string& source = "dataset_fingerprint.json");
+// Writes the JSON (indent 4) atomically; reads it back (IoError when unreadable, InvalidInput naming
+// the file otherwise). The one dataset_fingerprint.json reader: preprocessing and the planner use it.
 void write_fingerprint(const std::string& path, const DatasetFingerprint& fingerprint);
 DatasetFingerprint read_fingerprint(const std::string& path);
 

@@ -1,11 +1,9 @@
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -82,38 +80,22 @@ std::string header_text(const std::string& identifier, const std::vector<ArrayLa
   return header.dump();
 }
 
-// and is removed otherwise.
-class AtomicWriter {
+// Streams the file into the temp file of write_file_atomic, counting bytes (for alignment padding and
+// the test hook that fails writes after a number of bytes).
+class CountingWriter {
  public:
-  explicit AtomicWriter(std::string path) : path_(std::move(path)), temp_(temp_path_beside(path_)) {
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) NNUC_THROW(IoError, "cannot create '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
-  }
-  ~AtomicWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-  AtomicWriter(const AtomicWriter&) = delete;
-  AtomicWriter& operator=(const AtomicWriter&) = delete;
+  CountingWriter(int fd, const std::string& path) : fd_(fd), path_(path) {}
 
   void write(const void* bytes, std::size_t count) {
-    const auto* at = static_cast<const char*>(bytes);
-    while (count > 0) {
-      std::size_t chunk = std::min<std::size_t>(count, std::size_t{1} << 30);
-      const std::int64_t limit = g_fail_after_bytes.load();
-      if (limit >= 0 && written_ + static_cast<std::int64_t>(chunk) > limit) {
-        chunk = static_cast<std::size_t>(limit - written_);
-        if (chunk == 0) NNUC_THROW(IoError, "cannot write '", path_, "': injected failure after ", written_, " bytes");
-      }
-      const ssize_t done = ::write(fd_, at, chunk);
-      if (done < 0) {
-        if (errno == EINTR) continue;
-        NNUC_THROW(IoError, "cannot write '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
-      }
-      at += done;
-      count -= static_cast<std::size_t>(done);
-      written_ += done;
+    const std::int64_t limit = g_fail_after_bytes.load();
+    if (limit >= 0 && written_ + static_cast<std::int64_t>(count) > limit) {
+      const auto allowed = static_cast<std::size_t>(limit - written_);
+      write_all(fd_, bytes, allowed, path_);
+      written_ += static_cast<std::int64_t>(allowed);
+      NNUC_THROW(IoError, "cannot write '", path_, "': injected failure after ", written_, " bytes");
     }
+    write_all(fd_, bytes, count, path_);
+    written_ += static_cast<std::int64_t>(count);
   }
 
   void zeros(std::size_t count) {
@@ -127,28 +109,9 @@ class AtomicWriter {
 
   std::int64_t written() const { return written_; }
 
-  void commit() {
-    if (::fsync(fd_) != 0)
-      NNUC_THROW(IoError, "cannot flush '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) NNUC_THROW(IoError, "cannot close '", temp_, "' (for '", path_, "'): ", std::strerror(errno));
-    rename_replacing(temp_, path_);
-    committed_ = true;
-    // Make the rename itself durable.
-    const std::filesystem::path folder = std::filesystem::path(path_).parent_path();
-    const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-      ::fsync(dir);
-      ::close(dir);
-    }
-  }
-
  private:
-  std::string path_;
-  std::string temp_;
-  int fd_ = -1;
-  bool committed_ = false;
+  int fd_;
+  const std::string& path_;
   std::int64_t written_ = 0;
 };
 
@@ -216,14 +179,15 @@ void write_preprocessed_case(const std::string& path, const PreprocessedCase& pr
   put_u64(prefix + 16, file_bytes);
   put_u32(prefix + 24, crc32(header.data(), header.size(), crc32(prefix, 24)));
 
-  AtomicWriter out(path);
-  out.write(prefix, sizeof prefix);
-  out.write(header.data(), header.size());
-  for (const ArrayLayout& array : arrays) {
-    out.zeros(array.offset - static_cast<std::size_t>(out.written()));
-    out.write(array.source, array.bytes);
-  }
-  out.commit();
+  write_file_atomic(path, [&](int fd, const std::string&) {
+    CountingWriter out(fd, path);
+    out.write(prefix, sizeof prefix);
+    out.write(header.data(), header.size());
+    for (const ArrayLayout& array : arrays) {
+      out.zeros(array.offset - static_cast<std::size_t>(out.written()));
+      out.write(array.source, array.bytes);
+    }
+  });
 }
 
 namespace testing_only {

@@ -17,7 +17,7 @@ constexpr double kMriTissue = 400.0;  // channel-0 intensity of plain tissue in 
 // is jittered per case by ±`jitter` (relative).
 class Palette {
  public:
-  Palette(const SynthConfig& config, SynthRandom& case_random)
+  Palette(const SynthConfig& config, Rng& case_random)
       : channels_(config.num_channels),
         dataset_random_(derive_seed(config.seed, 0xDA7A5E7ull)),
         case_random_(case_random) {}
@@ -47,11 +47,11 @@ class Palette {
 
  private:
   int channels_;
-  SynthRandom dataset_random_;
-  SynthRandom& case_random_;
+  Rng dataset_random_;
+  Rng& case_random_;
 };
 
-std::vector<Wave> random_waves(SynthRandom& random, int count, double amplitude) {
+std::vector<Wave> random_waves(Rng& random, int count, double amplitude) {
   std::vector<Wave> waves;
   for (int w = 0; w < count; ++w) {
     Wave wave;
@@ -63,7 +63,7 @@ std::vector<Wave> random_waves(SynthRandom& random, int count, double amplitude)
   return waves;
 }
 
-Mat3 random_rotation(SynthRandom& random, double max_angle) {
+Mat3 random_rotation(Rng& random, double max_angle) {
   const double a = random.uniform(-max_angle, max_angle);
   const double b = random.uniform(-max_angle, max_angle);
   const double c = random.uniform(-max_angle, max_angle);
@@ -75,7 +75,7 @@ double max_spacing(const Canvas& canvas) { return std::max({canvas.spacing[0], c
 // Intensity of foreground class k: alternately darker and brighter than tissue, so neighbours differ.
 std::vector<double> class_intensity(const SynthConfig& config, Palette& palette, int k) {
   const bool brighter = k % 2 == 1;
-  SynthRandom choice(derive_seed(config.seed, 0xC1A55ull + static_cast<std::uint64_t>(k)));
+  Rng choice(derive_seed(config.seed, 0xC1A55ull + static_cast<std::uint64_t>(k)));
   if (config.modality == Modality::ct) {
     const double delta = choice.uniform(70.0, 180.0);
     return palette.ct(brighter ? 40.0 + delta : 40.0 - delta);
@@ -92,7 +92,7 @@ bool all_classes_present(const Canvas& canvas, int num_classes, std::int64_t min
   return true;
 }
 
-Canvas generic_attempt(const SynthConfig& config, const CaseGeometryPlan& plan, SynthRandom& random) {
+Canvas generic_attempt(const SynthConfig& config, const CaseGeometryPlan& plan, Rng& random) {
   const bool ct = config.modality == Modality::ct;
   Palette palette(config, random);
   Canvas canvas(plan.shape, plan.spacing, palette.constant(ct ? -1000.0 : 0.0));
@@ -164,7 +164,7 @@ Canvas generic_attempt(const SynthConfig& config, const CaseGeometryPlan& plan, 
 
 }  // namespace
 
-Canvas paint_generic_scene(const SynthConfig& config, const CaseGeometryPlan& plan, SynthRandom& random) {
+Canvas paint_generic_scene(const SynthConfig& config, const CaseGeometryPlan& plan, Rng& random) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     Canvas canvas = generic_attempt(config, plan, random);
     if (all_classes_present(canvas, config.num_classes, 4)) return canvas;
@@ -173,7 +173,7 @@ Canvas paint_generic_scene(const SynthConfig& config, const CaseGeometryPlan& pl
              plan.shape[0], ", ", plan.shape[1], ", ", plan.shape[2], "); expected a larger shape or fewer classes");
 }
 
-Canvas paint_hippocampus_scene(const SynthConfig& config, const CaseGeometryPlan& plan, SynthRandom& random) {
+Canvas paint_hippocampus_scene(const SynthConfig& config, const CaseGeometryPlan& plan, Rng& random) {
   Palette palette(config, random);
   Canvas canvas(plan.shape, plan.spacing, palette.mri(kMriTissue * 1.05));
   const Vec3 extent = canvas.extent();
@@ -221,7 +221,7 @@ Canvas paint_hippocampus_scene(const SynthConfig& config, const CaseGeometryPlan
   return canvas;
 }
 
-Canvas paint_spleen_scene(const SynthConfig& config, const CaseGeometryPlan& plan, SynthRandom& random) {
+Canvas paint_spleen_scene(const SynthConfig& config, const CaseGeometryPlan& plan, Rng& random) {
   Palette palette(config, random);
   Canvas canvas(plan.shape, plan.spacing, palette.constant(-1000.0));
   const Vec3 extent = canvas.extent();  // (z, y, x) in mm
@@ -296,7 +296,7 @@ Canvas paint_spleen_scene(const SynthConfig& config, const CaseGeometryPlan& pla
 namespace {
 
 // Smooth separable field: Σ_t amplitude_t · cos(f0 x0 + φ0) · cos(f1 x1 + φ1) · cos(f2 x2 + φ2).
-std::vector<float> smooth_field(const Canvas& canvas, SynthRandom& random, int terms, double wavelength_min,
+std::vector<float> smooth_field(const Canvas& canvas, Rng& random, int terms, double wavelength_min,
                                 double wavelength_max) {
   std::vector<float> field(static_cast<std::size_t>(canvas.voxels()), 0.0f);
   for (int t = 0; t < terms; ++t) {
@@ -325,7 +325,7 @@ std::vector<float> smooth_field(const Canvas& canvas, SynthRandom& random, int t
 }
 
 // log of a smooth multiplicative bias field: separable quadratic, peak |value| ≈ strength.
-std::vector<float> log_bias_field(const Canvas& canvas, SynthRandom& random, double strength) {
+std::vector<float> log_bias_field(const Canvas& canvas, Rng& random, double strength) {
   std::array<std::vector<double>, 3> part;
   for (int a = 0; a < 3; ++a) {
     const double linear = random.uniform(-1.0, 1.0), quadratic = random.uniform(-1.0, 1.0);
@@ -355,13 +355,13 @@ std::vector<float> log_bias_field(const Canvas& canvas, SynthRandom& random, dou
 void finish_mri(Canvas& canvas, const SynthConfig& config, double reference_intensity, std::uint64_t seed) {
   const std::int64_t slice = canvas.shape[1] * canvas.shape[2];
   for (std::size_t c = 0; c < canvas.channels.size(); ++c) {
-    SynthRandom random(derive_seed(seed, c));
+    Rng random(derive_seed(seed, c));
     const std::vector<float> texture = smooth_field(canvas, random, 3, 6.0, 30.0);
     const std::vector<float> bias = log_bias_field(canvas, random, config.bias_field);
     const double sigma = config.noise * reference_intensity;
     std::vector<float>& values = canvas.channels[c];
     for (std::int64_t k = 0; k < canvas.shape[0]; ++k) {
-      SynthRandom noise(derive_seed(seed, 0x100000ull * (c + 1) + static_cast<std::uint64_t>(k)));
+      Rng noise(derive_seed(seed, 0x100000ull * (c + 1) + static_cast<std::uint64_t>(k)));
       for (std::int64_t v = k * slice; v < (k + 1) * slice; ++v) {
         const std::size_t index = static_cast<std::size_t>(v);
         const double signal = values[index] * (1.0 + 0.05 * texture[index]) * std::exp(bias[index]);
@@ -376,11 +376,11 @@ void finish_mri(Canvas& canvas, const SynthConfig& config, double reference_inte
 void finish_ct(Canvas& canvas, const SynthConfig& config, std::uint64_t seed) {
   const std::int64_t slice = canvas.shape[1] * canvas.shape[2];
   for (std::size_t c = 0; c < canvas.channels.size(); ++c) {
-    SynthRandom random(derive_seed(seed, c));
+    Rng random(derive_seed(seed, c));
     const std::vector<float> texture = smooth_field(canvas, random, 3, 8.0, 40.0);
     std::vector<float>& values = canvas.channels[c];
     for (std::int64_t k = 0; k < canvas.shape[0]; ++k) {
-      SynthRandom noise(derive_seed(seed, 0x100000ull * (c + 1) + static_cast<std::uint64_t>(k)));
+      Rng noise(derive_seed(seed, 0x100000ull * (c + 1) + static_cast<std::uint64_t>(k)));
       for (std::int64_t v = k * slice; v < (k + 1) * slice; ++v) {
         const std::size_t index = static_cast<std::size_t>(v);
         double value = values[index];

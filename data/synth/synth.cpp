@@ -6,9 +6,9 @@
 #include <cstdio>
 
 #include "data/synth/anatomy.h"
-#include "data/synth/random.h"
 #include "data/synth/structures.h"
 #include "kernels/core/error.h"
+#include "kernels/core/random.h"
 
 namespace nnuc::data::synth {
 
@@ -39,7 +39,7 @@ double round_to_float32(double value) {
 
 // Spleen slice thickness: mostly 5 mm, some thin (1.5–3 mm) and some thick (7.5–8 mm) scans; the
 // 10th percentile near 1.6 mm, which nnU-Net's anisotropic rule then picks as target spacing.
-double spleen_slice_spacing(SynthRandom& random) {
+double spleen_slice_spacing(Rng& random) {
   const double u = random.uniform();
   if (u < 0.07) return 1.5;
   if (u < 0.13) return 1.6;
@@ -144,7 +144,7 @@ void validate_synth_config(const SynthConfig& config) {
 }
 
 CaseGeometryPlan plan_case_geometry(const SynthConfig& config, int index, bool test_case) {
-  SynthRandom random(derive_seed(case_seed(config, index, test_case), 1));
+  Rng random(derive_seed(case_seed(config, index, test_case), 1));
   CaseGeometryPlan plan;
   const bool square = config.shape_min[1] == config.shape_min[2] && config.shape_max[1] == config.shape_max[2];
   const bool square_spacing =
@@ -153,7 +153,7 @@ CaseGeometryPlan plan_case_geometry(const SynthConfig& config, int index, bool t
     plan.spacing[a] = config.spacing_min[a] == config.spacing_max[a]
                           ? config.spacing_min[a]
                           : random.uniform(config.spacing_min[a], config.spacing_max[a]);
-    plan.shape[a] = random.uniform_int(config.shape_min[a], config.shape_max[a]);
+    plan.shape[a] = random.between(config.shape_min[a], config.shape_max[a]);
   }
   if (square) plan.shape[2] = plan.shape[1];
   if (square_spacing) plan.spacing[2] = plan.spacing[1];
@@ -191,7 +191,7 @@ SynthCase generate_synthetic_case(const SynthConfig& config, int index, bool tes
   SynthCase out;
   out.id = synthetic_case_id(config, index, test_case);
   out.geometry = plan_case_geometry(config, index, test_case);
-  SynthRandom scene_random(derive_seed(seed, 2));
+  Rng scene_random(derive_seed(seed, 2));
   Canvas canvas = config.anatomy == Anatomy::hippocampus ? paint_hippocampus_scene(config, out.geometry, scene_random)
                   : config.anatomy == Anatomy::spleen    ? paint_spleen_scene(config, out.geometry, scene_random)
                                                          : paint_generic_scene(config, out.geometry, scene_random);

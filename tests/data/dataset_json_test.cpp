@@ -196,5 +196,28 @@ TEST(DatasetJson, RoundTripKeepsEverything) {
   EXPECT_EQ(second.other["description"], "d");
 }
 
+TEST(DatasetJson, OtherFileEndingsParseOnlyWhenAskedForAndNoneMeansNoReaderWriter) {
+  const std::string text = R"({"channel_names": {"0": "R", "1": "G", "2": "B"},
+      "labels": {"background": 0, "road": 1}, "numTraining": 12, "file_ending": ".png",
+      "overwrite_image_reader_writer": "None"})";
+  const DatasetJsonParse nifti = parse_dataset_json_collect(text, "d.json");
+  EXPECT_TRUE(has_problem(nifti, "file_ending_unsupported", "file_ending"));
+  EXPECT_THROW(parse_dataset_json(text, "d.json"), InvalidInput);
+  // Planning from a fingerprint reads no image: nnU-Net's other formats plan.
+  const DatasetJsonParse any = parse_dataset_json_collect(text, "d.json", FileEndings::any);
+  EXPECT_TRUE(codes_of(any).empty());
+  EXPECT_TRUE(codes_of(any, Severity::warning).empty());  // "None" is not a reader/writer to warn about
+  const DatasetJson json = parse_dataset_json(text, "d.json", FileEndings::any);
+  EXPECT_EQ(json.file_ending, ".png");
+  EXPECT_TRUE(json.overwrite_image_reader_writer.empty());
+  EXPECT_EQ(json.labels.size(), 2u);  // what nnU-Net's feature-map estimate counts
+  EXPECT_EQ(json.num_segmentation_heads(), 2);
+  // Still a file ending.
+  EXPECT_THROW(parse_dataset_json(R"({"channel_names": {"0": "R"}, "labels": {"background": 0, "a": 1},
+      "numTraining": 1, "file_ending": "png"})",
+                                  "d.json", FileEndings::any),
+               InvalidInput);
+}
+
 }  // namespace
 }  // namespace nnuc::data

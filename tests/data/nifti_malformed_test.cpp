@@ -23,7 +23,6 @@ using namespace nnuc::testing::nifti;
 using nnuc::data::NiftiReadOptions;
 
 constexpr long kRejectionMemoryBoundKiB = 16 * 1024;  // T1: extra peak RSS <= 16 MiB when rejected
-constexpr double kHangGuardSeconds = 5.0;             // not a speed test (benchmarks measure speed): a hang guard
 
 // Peak resident memory: /proc/self/clear_refs resets VmHWM to the current RSS (Linux).
 class PeakRss {
@@ -149,9 +148,9 @@ void run_corpus(bool from_files) {
     rss_available = rss.reset() && rss_available;
     const auto start = std::chrono::steady_clock::now();
     const Result result = run(c, from_files ? &path : nullptr);
+    // Reported, not asserted (no timed assertions): a hang fails through the test's CTest timeout.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     check(c, result, from_files ? "file" : "memory");
-    EXPECT_LT(seconds, kHangGuardSeconds) << c.name;
     summary.slowest_seconds = std::max(summary.slowest_seconds, seconds);
     if (result.outcome == Outcome::accept) {
       ++summary.accepted;

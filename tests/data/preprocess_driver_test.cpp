@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 
@@ -37,25 +38,45 @@ TEST(PreprocessDriver, RunsEveryCaseOnceAndReportsProgress) {
   run_cases(0, case_name, [](std::size_t) { FAIL() << "no case to run"; });
 }
 
+// "Stops new work", observed without a race: every case after the failing one waits until the driver
+// has recorded the failure (options.failure), so no worker can run ahead while case 5 throws. Then
+// each of the W workers finishes at most the one case it holds: at most 5 + W cases ever start.
 TEST(PreprocessDriver, AFailureNamesTheCaseKeepsItsTypeAndStopsNewWork) {
-  std::atomic<int> started{0};
-  RunOptions options;
-  options.workers = 2;
-  try {
-    run_cases(
-        1000, case_name,
-        [&](std::size_t i) {
-          ++started;
-          if (i == 5) NNUC_THROW(IoError, "cannot read 'img_5.nii.gz'");
-        },
-        options);
-    ADD_FAILURE() << "the failure was swallowed";
-  } catch (const IoError& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(message.rfind("case 'case_5': ", 0), 0u) << message;
-    EXPECT_NE(message.find("img_5.nii.gz"), std::string::npos);
+  for (int workers : {1, 2, 4}) {
+    SCOPED_TRACE(workers);
+    std::atomic<int> started{0};
+    std::mutex mutex;
+    std::condition_variable recorded;
+    std::vector<std::string> failures;
+    RunOptions options;
+    options.workers = workers;
+    options.failure = [&](const std::string& failed_case) {
+      std::lock_guard<std::mutex> lock(mutex);
+      failures.push_back(failed_case);
+      recorded.notify_all();
+    };
+    try {
+      run_cases(
+          1000, case_name,
+          [&](std::size_t i) {
+            ++started;
+            if (i == 5) NNUC_THROW(IoError, "cannot read 'img_5.nii.gz'");
+            if (i > 5) {  // claimed after case 5, which another worker holds: no deadlock
+              std::unique_lock<std::mutex> lock(mutex);
+              recorded.wait(lock, [&] { return !failures.empty(); });
+            }
+          },
+          options);
+      ADD_FAILURE() << "the failure was swallowed";
+    } catch (const IoError& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind("case 'case_5': ", 0), 0u) << message;
+      EXPECT_NE(message.find("img_5.nii.gz"), std::string::npos);
+    }
+    EXPECT_EQ(failures, std::vector<std::string>{"case_5"});
+    EXPECT_GE(started.load(), 6);
+    EXPECT_LE(started.load(), 5 + workers);
   }
-  EXPECT_LT(started.load(), 1000);
   EXPECT_THROW(run_cases(3, case_name,
                          [](std::size_t i) {
                            if (i == 2) throw std::runtime_error("boom");
@@ -63,7 +84,7 @@ TEST(PreprocessDriver, AFailureNamesTheCaseKeepsItsTypeAndStopsNewWork) {
                Error);
   try {
     run_cases(
-        3, case_name, [](std::size_t) { NNUC_CHECK(false, "bad shape"); }, RunOptions{1, 1, {}});
+        3, case_name, [](std::size_t) { NNUC_CHECK(false, "bad shape"); }, RunOptions{1, 1, {}, {}});
   } catch (const InvalidInput& e) {
     EXPECT_NE(std::string(e.what()).find("case 'case_0': bad shape"), std::string::npos) << e.what();
   }

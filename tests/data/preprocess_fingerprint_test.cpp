@@ -9,6 +9,8 @@
 
 #include "data/preprocess/fingerprint.h"
 #include "data/preprocess/numpy_random.h"
+#include "kernels/core/error.h"
+#include "tests/data/raw_dataset_fixture.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc::data {
@@ -125,7 +127,8 @@ TEST(PreprocessFingerprint, JsonHasNnUNetKeysAndRoundTripsThroughAnAtomicWrite) 
   EXPECT_EQ(nlohmann::json::parse(in), json);
   {
     std::ofstream broken(path);
-    broken << R"({"spacings": [[1, 1, 1]], "shapes_after_crop": [[2, 2, 2]]})";
+    broken
+        << R"({"spacings": [[1, 1, 1]], "shapes_after_crop": [[2, 2, 2]], "median_relative_size_after_cropping": 1})";
   }
   try {
     read_fingerprint(path);
@@ -153,10 +156,97 @@ TEST(PreprocessFingerprint, CasesWithoutForegroundContributeNoSamplesAndAFailing
   inputs[1].seg = Tensor();  // no label map: the fingerprint cannot use it
   try {
     extract_fingerprint(
-        inputs.size(), [&](std::size_t i) { return inputs[i]; }, RunOptions{2, 1, {}}, 100);
+        inputs.size(), [&](std::size_t i) { return inputs[i]; }, RunOptions{2, 1, {}, {}}, 100);
     ADD_FAILURE() << "missing label map accepted";
   } catch (const InvalidInput& e) {
     EXPECT_NE(std::string(e.what()).find("case 'case_32'"), std::string::npos) << e.what();
+  }
+}
+
+// The one dataset_fingerprint.json reader: malformed documents name the file, the field and the value.
+nlohmann::json valid_fingerprint_json() {
+  return nlohmann::json::parse(R"({"foreground_intensity_properties_per_channel": {"0": {"max": 9.0, "mean": 1.5,
+      "median": 1.0, "min": -2.0, "percentile_00_5": -1.5, "percentile_99_5": 8.0, "std": 2.0}},
+      "median_relative_size_after_cropping": 0.9, "shapes_after_crop": [[20, 320, 320], [18, 300, 310]],
+      "spacings": [[3.6, 0.625, 0.625], [3.0, 0.6, 0.6]]})");
+}
+
+void expect_invalid(const nlohmann::json& document, const std::string& file, const std::vector<std::string>& parts) {
+  try {
+    fingerprint_from_json(document, file);
+    ADD_FAILURE() << "accepted " << document.dump();
+  } catch (const InvalidInput& e) {
+    const std::string message = e.what();
+    for (const std::string& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+  }
+}
+
+TEST(PreprocessFingerprint, ReadsNnUNetDocumentsAndNamesFileFieldAndValueOfMalformedOnes) {
+  const std::string file = "/pre/Dataset123_X/dataset_fingerprint.json";
+  const DatasetFingerprint f = fingerprint_from_json(valid_fingerprint_json(), file);
+  ASSERT_EQ(f.spacings.size(), 2u);
+  EXPECT_EQ(f.spacings[1], (Spacing3{3.0, 0.6, 0.6}));
+  EXPECT_EQ(f.shapes_after_crop[0], (Shape3{20, 320, 320}));
+  EXPECT_EQ(f.median_relative_size_after_cropping, 0.9);
+  ASSERT_EQ(f.foreground_intensity_properties_per_channel.size(), 1u);
+  EXPECT_EQ(f.foreground_intensity_properties_per_channel[0].percentile_99_5, 8.0);
+  EXPECT_EQ(nlohmann::json(intensity_properties_to_json(f.foreground_intensity_properties_per_channel)),
+            valid_fingerprint_json()["foreground_intensity_properties_per_channel"]);
+
+  auto with = [](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json document = valid_fingerprint_json();
+    document[key] = value;
+    return document;
+  };
+  auto without = [](const std::string& key) {
+    nlohmann::json document = valid_fingerprint_json();
+    document.erase(key);
+    return document;
+  };
+  expect_invalid(without("spacings"), file, {file, "spacings", "missing"});
+  expect_invalid(without("shapes_after_crop"), file, {file, "shapes_after_crop", "missing"});
+  expect_invalid(without("median_relative_size_after_cropping"), file, {file, "median_relative_size_after_cropping"});
+  expect_invalid(without("foreground_intensity_properties_per_channel"), file, {file, "foreground_intensity"});
+  expect_invalid(with("spacings", nlohmann::json::array()), file, {file, "spacings", "[]", "non-empty"});
+  expect_invalid(with("spacings", nlohmann::json::parse("[[3.6, 0.625], [3.0, 0.6, 0.6]]")), file,
+                 {file, "spacings\"[0]", "[3.6,0.625]", "3 numbers"});
+  expect_invalid(with("spacings", nlohmann::json::parse("[[3.6, 0.625, 0.625], [3.0, 0.0, 0.6]]")), file,
+                 {file, "spacings\"[1]", "[3.0,0.0,0.6]", "> 0"});
+  expect_invalid(with("spacings", nlohmann::json::parse("[[3.6, \"x\", 0.625], [3.0, 0.6, 0.6]]")), file,
+                 {file, "spacings\"[0]", "\"x\"", "not a number"});
+  expect_invalid(with("shapes_after_crop", nlohmann::json::parse("[[20, 320, 320]]")), file,
+                 {file, "shapes_after_crop", "1 entries", "\"spacings\" has 2"});
+  expect_invalid(with("shapes_after_crop", nlohmann::json::parse("[[20, 320, 320], [18, 0, 310]]")), file,
+                 {file, "shapes_after_crop\"[1]", "[18,0,310]", ">= 1"});
+  expect_invalid(with("shapes_after_crop", nlohmann::json::parse("[[20, 320.5, 320], [18, 300, 310]]")), file,
+                 {file, "shapes_after_crop\"[0]", "320.5"});
+  expect_invalid(with("median_relative_size_after_cropping", "big"), file,
+                 {file, "median_relative_size_after_cropping", "\"big\""});
+  expect_invalid(with("foreground_intensity_properties_per_channel", 3), file, {file, "foreground_intensity", "3"});
+  nlohmann::json no_std = valid_fingerprint_json();
+  no_std["foreground_intensity_properties_per_channel"]["0"].erase("std");
+  expect_invalid(no_std, file, {file, "\"0\"", "std", "missing"});
+  expect_invalid(nlohmann::json::array(), file, {file, "object"});
+}
+
+TEST(PreprocessFingerprint, FilesMissingOrNotJsonAreNamed) {
+  const testing::TempFolder folder;
+  const std::string missing = folder.path() + "/nope.json";
+  try {
+    read_fingerprint(missing);
+    ADD_FAILURE() << "no error for a missing file";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  }
+  const std::string broken = folder.path() + "/dataset_fingerprint.json";
+  std::ofstream(broken) << "{\"spacings\": [[1, 2, 3]";
+  try {
+    read_fingerprint(broken);
+    ADD_FAILURE() << "no error for a file that is not JSON";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find(broken), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
   }
 }
 

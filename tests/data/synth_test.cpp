@@ -1,4 +1,5 @@
-// Synthetic datasets: determinism, the RNG's distributions, preset fingerprints, partial volume.
+// Synthetic datasets: determinism, preset fingerprints, partial volume (the generator, nnuc::Rng, is
+// tested in tests/kernels/random_test.cpp).
 #include "data/synth/synth.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +11,6 @@
 #include <set>
 
 #include "data/dataset/verification.h"
-#include "data/synth/random.h"
 #include "data/synth/structures.h"
 #include "kernels/core/error.h"
 #include "tests/data/raw_dataset_fixture.h"
@@ -35,42 +35,6 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-TEST(SynthRandom, SequenceIsFixedByTheSeed) {
-  // mt19937_64's 10000th output for the default seed is fixed by the C++ standard.
-  SynthRandom standard(5489u);
-  std::uint64_t value = 0;
-  for (int i = 0; i < 10000; ++i) value = standard.next_u64();
-  EXPECT_EQ(value, 9981545732273789042ull);
-  SynthRandom a(testing::test_seed()), b(testing::test_seed());
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.normal(), b.normal());
-  EXPECT_NE(derive_seed(1, 0), derive_seed(1, 1));
-  EXPECT_NE(derive_seed(1, 0), derive_seed(2, 0));
-}
-
-TEST(SynthRandom, DistributionsHaveTheirMoments) {
-  SynthRandom random(testing::test_seed());
-  const int n = 200000;
-  double sum = 0, sum2 = 0, usum = 0;
-  std::vector<int> buckets(7, 0);
-  for (int i = 0; i < n; ++i) {
-    const double x = random.normal();
-    sum += x;
-    sum2 += x * x;
-    const double u = random.uniform();
-    ASSERT_GE(u, 0.0);
-    ASSERT_LT(u, 1.0);
-    usum += u;
-    const std::int64_t k = random.uniform_int(-3, 3);
-    ASSERT_GE(k, -3);
-    ASSERT_LE(k, 3);
-    ++buckets[static_cast<std::size_t>(k + 3)];
-  }
-  EXPECT_NEAR(sum / n, 0.0, 0.01);  // standard error 0.0022
-  EXPECT_NEAR(sum2 / n, 1.0, 0.015);
-  EXPECT_NEAR(usum / n, 0.5, 0.005);
-  for (int count : buckets) EXPECT_NEAR(count / static_cast<double>(n), 1.0 / 7, 0.006);
 }
 
 TEST(SynthStructures, EdgesArePartialVolumesAlongTheNormal) {
