@@ -36,13 +36,14 @@ struct Analytic {
 Analytic analytic_gradients(const GraphFn& f, const std::vector<Tensor>& inputs, const std::vector<bool>& requires,
                             Rng& rng) {
   for (const Tensor& input : inputs)
-    NNUC_CHECK(input.dtype() == DType::f64 && input.device() == Device::CPU, "gradcheck inputs must be f64 on CPU, got ",
-               input.describe());
+    NNUC_CHECK(input.dtype() == DType::f64 && input.device() == Device::CPU,
+               "gradcheck inputs must be f64 on CPU, got ", input.describe());
   Tape tape(Context::cpu());
   std::vector<Var> vars;
   for (std::size_t index = 0; index < inputs.size(); ++index) vars.emplace_back(inputs[index], requires[index]);
   Var out = f(tape, vars);
-  NNUC_CHECK(out.value().dtype() == DType::f64, "gradcheck: the graph's output must be f64, got ", out.value().describe());
+  NNUC_CHECK(out.value().dtype() == DType::f64, "gradcheck: the graph's output must be f64, got ",
+             out.value().describe());
   Analytic result{random_like(out.shape(), rng), {}};
   tape.backward(out, result.projection.copy_to(Context::cpu()));
   for (std::size_t index = 0; index < inputs.size(); ++index) result.grads.push_back(vars[index].grad());

@@ -13,8 +13,8 @@ namespace nnuc::autograd {
 using GraphFn = std::function<Var(Tape& tape, const std::vector<Var>& inputs)>;
 
 struct GradcheckOptions {
-  double step = 1e-6;   // central-difference step
-  double atol = 1e-7;   // |analytic - numeric| <= atol + rtol * |numeric|
+  double step = 1e-6;  // central-difference step
+  double atol = 1e-7;  // |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-5;
   std::uint64_t seed = 1;
 };

@@ -26,8 +26,7 @@ Var conv(Tape& tape, const Var& x, const Var& w, const Var& bias, const ConvGeom
                      [&ctx, saved_x, saved_w, geometry, has_bias](const Grads& dy, const std::vector<bool>& needs) {
                        Grads grads(needs.size());
                        if (needs[0]) grads[0] = conv_backward_data(ctx, dy[0], saved_w, geometry, saved_x.shape());
-                       if (needs[1])
-                         grads[1] = conv_backward_weight(ctx, saved_x, dy[0], geometry, saved_w.shape());
+                       if (needs[1]) grads[1] = conv_backward_weight(ctx, saved_x, dy[0], geometry, saved_w.shape());
                        if (has_bias && needs[2]) grads[2] = conv_backward_bias(ctx, dy[0]);
                        return grads;
                      });
@@ -44,8 +43,7 @@ Var conv_transpose(Tape& tape, const Var& x, const Var& w, const Var& bias, cons
                      [&ctx, saved_x, saved_w, stride, has_bias](const Grads& dy, const std::vector<bool>& needs) {
                        Grads grads(needs.size());
                        if (needs[0]) grads[0] = conv_transpose_backward_data(ctx, dy[0], saved_w, stride);
-                       if (needs[1])
-                         grads[1] = conv_transpose_backward_weight(ctx, saved_x, dy[0], stride);
+                       if (needs[1]) grads[1] = conv_transpose_backward_weight(ctx, saved_x, dy[0], stride);
                        if (has_bias && needs[2]) grads[2] = conv_backward_bias(ctx, dy[0]);
                        return grads;
                      });
@@ -75,9 +73,10 @@ Var leaky_relu(Tape& tape, const Var& x, double slope) {
   const Context& ctx = tape.ctx();
   Tensor y = leaky_relu_forward(ctx, x.value(), slope);
   Tensor saved_y = y;
-  return tape.record("leaky_relu", {x}, std::move(y), [&ctx, saved_y, slope](const Grads& dy, const std::vector<bool>&) {
-    return Grads{leaky_relu_backward(ctx, dy[0], saved_y, slope)};
-  });
+  return tape.record("leaky_relu", {x}, std::move(y),
+                     [&ctx, saved_y, slope](const Grads& dy, const std::vector<bool>&) {
+                       return Grads{leaky_relu_backward(ctx, dy[0], saved_y, slope)};
+                     });
 }
 
 Var avg_pool(Tape& tape, const Var& x, const std::array<int, 3>& kernel) {
@@ -104,15 +103,16 @@ Var concat_channels(Tape& tape, const Var& a, const Var& b) {
 Var add(Tape& tape, const Var& a, const Var& b) {
   const Context& ctx = tape.ctx();
   return tape.record("add", {a, b}, nnuc::add(ctx, a.value(), b.value()),
-                     [](const Grads& dy, const std::vector<bool>&) { return Grads{dy[0], dy[0]}; });
+                     [](const Grads& dy, const std::vector<bool>&) {
+                       return Grads{dy[0], dy[0]};
+                     });
 }
 
 Var scale(Tape& tape, const Var& x, double factor) {
   const Context& ctx = tape.ctx();
-  return tape.record("scale", {x}, nnuc::scale(ctx, x.value(), factor),
-                     [&ctx, factor](const Grads& dy, const std::vector<bool>&) {
-                       return Grads{nnuc::scale(ctx, dy[0], factor)};
-                     });
+  return tape.record(
+      "scale", {x}, nnuc::scale(ctx, x.value(), factor),
+      [&ctx, factor](const Grads& dy, const std::vector<bool>&) { return Grads{nnuc::scale(ctx, dy[0], factor)}; });
 }
 
 Var cast(Tape& tape, const Var& x, DType dtype) {
@@ -139,8 +139,12 @@ struct SoftDiceHost {
 
   SoftDiceHost() = default;
   SoftDiceHost(const DiceSums& sums, std::int64_t first, bool batch)
-      : samples(sums.intersection.dim(0)), classes(sums.intersection.dim(1)), first_class(first), batch_dice(batch),
-        intersection(sums.intersection.to_vector<double>()), prediction(sums.prediction.to_vector<double>()),
+      : samples(sums.intersection.dim(0)),
+        classes(sums.intersection.dim(1)),
+        first_class(first),
+        batch_dice(batch),
+        intersection(sums.intersection.to_vector<double>()),
+        prediction(sums.prediction.to_vector<double>()),
         target(sums.target.to_vector<double>()) {}
 
   std::int64_t rows() const { return batch_dice ? 1 : samples; }
@@ -175,9 +179,8 @@ struct SoftDiceHost {
       const double raw_denominator = tgt + pred + kDiceSmooth;
       const double denominator = std::max(raw_denominator, 1e-8);
       const double d_inter = -upstream / terms() * 2 / denominator;
-      const double d_pred = raw_denominator > 1e-8
-                                ? upstream / terms() * (2 * inter + kDiceSmooth) / (denominator * denominator)
-                                : 0.0;
+      const double d_pred =
+          raw_denominator > 1e-8 ? upstream / terms() * (2 * inter + kDiceSmooth) / (denominator * denominator) : 0.0;
       for (std::int64_t n = batch_dice ? 0 : row; n < (batch_dice ? samples : row + 1); ++n) {
         grad_i[static_cast<std::size_t>(n * classes + c)] = d_inter;
         grad_p[static_cast<std::size_t>(n * classes + c)] = d_pred;
@@ -201,6 +204,39 @@ Tensor upload(const Context& ctx, const Shape& shape, DType dtype, const std::ve
 
 double scalar_value(const Tensor& tensor) { return tensor.to_vector<double>()[0]; }
 
+// What dice_ce_loss and region_dice_bce_loss share once their forward's sums are on the host (and
+// released, before the loss value is allocated, on every device alike): the loss
+//   voxel_sum / denominator + soft Dice      (the voxel term is 0 when the denominator is 0)
+// and a backward that hands backward_op(voxel_scale, dL/dI, dL/dP) the voxel term's scale
+// upstream / denominator and the Dice gradients with respect to the (N, K) sums.
+struct LossOnHost {
+  SoftDiceHost dice;
+  double voxel_sum = 0;
+  double denominator = 0;
+};
+
+template <typename BackwardOp>
+Var record_dice_loss(Tape& tape, const char* name, const Var& logits, const LossOnHost& host, const Shape& sums_shape,
+                     DType sums_dtype, BackwardOp backward_op) {
+  const Context& ctx = tape.ctx();
+  const double voxel_term = host.denominator > 0 ? host.voxel_sum / host.denominator : 0.0;
+  Tensor loss = upload(ctx, Shape{1}, sums_dtype, {ctx.is_meta() ? 0.0 : voxel_term + host.dice.value()});
+  return tape.record(name, {logits}, std::move(loss),
+                     [&ctx, host, sums_shape, sums_dtype, backward_op](const Grads& dy, const std::vector<bool>&) {
+                       const double upstream = ctx.is_meta() ? 0.0 : scalar_value(dy[0]);
+                       std::vector<double> grad_i, grad_p;
+                       if (ctx.is_meta()) {
+                         grad_i.assign(static_cast<std::size_t>(sums_shape.numel()), 0.0);
+                         grad_p = grad_i;
+                       } else {
+                         host.dice.gradients(upstream, grad_i, grad_p);
+                       }
+                       const double voxel_scale = host.denominator > 0 ? upstream / host.denominator : 0.0;
+                       return Grads{backward_op(voxel_scale, upload(ctx, sums_shape, sums_dtype, grad_i),
+                                                upload(ctx, sums_shape, sums_dtype, grad_p))};
+                     });
+}
+
 }  // namespace
 
 Var dice_ce_loss(Tape& tape, const Var& logits, const Tensor& labels, int ignore_label, bool batch_dice) {
@@ -209,33 +245,19 @@ Var dice_ce_loss(Tape& tape, const Var& logits, const Tensor& labels, int ignore
   DiceCrossEntropySums sums = dice_ce_forward(ctx, logits.value(), labels, ignore_label);
   const Shape sums_shape = sums.dice.intersection.shape();  // (N, K)
   const DType sums_dtype = sums.dice.intersection.dtype();
-  SoftDiceHost dice;
-  double ce_sum = 0, counted = 0;
+  LossOnHost host;
   if (!ctx.is_meta()) {
-    dice = SoftDiceHost(sums.dice, /*first_class=*/1, batch_dice);  // background dropped (do_bg = False)
-    ce_sum = scalar_value(sums.cross_entropy.loss_sum);
-    counted = scalar_value(sums.cross_entropy.counted);
+    host.dice = SoftDiceHost(sums.dice, /*first_class=*/1, batch_dice);  // background dropped (do_bg = False)
+    host.voxel_sum = scalar_value(sums.cross_entropy.loss_sum);
+    host.denominator = scalar_value(sums.cross_entropy.counted);  // CE := 0 when nothing is annotated
   }
-  sums = DiceCrossEntropySums{};  // released before the loss value is allocated, on every device alike
-  const double ce = counted > 0 ? ce_sum / counted : 0.0;  // CE := 0 when nothing is annotated
-  Tensor loss = upload(ctx, Shape{1}, sums_dtype, {ctx.is_meta() ? 0.0 : ce + dice.value()});
+  sums = DiceCrossEntropySums{};
   Tensor saved_logits = logits.value(), saved_labels = labels;
-  return tape.record("dice_ce_loss", {logits}, std::move(loss),
-                     [&ctx, saved_logits, saved_labels, ignore_label, dice, counted, sums_shape, sums_dtype](
-                         const Grads& dy, const std::vector<bool>&) {
-                       const double upstream = ctx.is_meta() ? 0.0 : scalar_value(dy[0]);
-                       std::vector<double> grad_i, grad_p;
-                       if (ctx.is_meta()) {
-                         grad_i.assign(static_cast<std::size_t>(sums_shape.numel()), 0.0);
-                         grad_p = grad_i;
-                       } else {
-                         dice.gradients(upstream, grad_i, grad_p);
-                       }
-                       const double ce_scale = counted > 0 ? upstream / counted : 0.0;
-                       return Grads{dice_ce_backward(ctx, saved_logits, saved_labels, ignore_label, ce_scale,
-                                                     upload(ctx, sums_shape, sums_dtype, grad_i),
-                                                     upload(ctx, sums_shape, sums_dtype, grad_p))};
-                     });
+  return record_dice_loss(
+      tape, "dice_ce_loss", logits, host, sums_shape, sums_dtype,
+      [&ctx, saved_logits, saved_labels, ignore_label](double ce_scale, const Tensor& grad_i, const Tensor& grad_p) {
+        return dice_ce_backward(ctx, saved_logits, saved_labels, ignore_label, ce_scale, grad_i, grad_p);
+      });
 }
 
 Var region_dice_bce_loss(Tape& tape, const Var& logits, const Tensor& targets, RegionIgnore ignore, bool batch_dice) {
@@ -244,34 +266,22 @@ Var region_dice_bce_loss(Tape& tape, const Var& logits, const Tensor& targets, R
   RegionLossSums sums = region_loss_forward(ctx, logits.value(), targets, ignore);
   const Shape sums_shape = sums.dice.intersection.shape();  // (N, R)
   const DType sums_dtype = sums.dice.intersection.dtype();
-  SoftDiceHost dice;
-  double bce_sum = 0, denominator = 1;
+  LossOnHost host;
+  host.denominator = 1;
   if (!ctx.is_meta()) {
-    dice = SoftDiceHost(sums.dice, /*first_class=*/0, batch_dice);  // every region (do_bg = True)
-    bce_sum = scalar_value(sums.bce.loss_sum);
+    host.dice = SoftDiceHost(sums.dice, /*first_class=*/0, batch_dice);  // every region (do_bg = True)
+    host.voxel_sum = scalar_value(sums.bce.loss_sum);
     // nnU-Net's quirk: with an ignore channel the BCE mean divides by voxels, not voxels * regions.
-    denominator = ignore == RegionIgnore::none ? static_cast<double>(logits.value().numel())
-                                               : std::max(scalar_value(sums.bce.counted), 1e-8);
+    host.denominator = ignore == RegionIgnore::none ? static_cast<double>(logits.value().numel())
+                                                    : std::max(scalar_value(sums.bce.counted), 1e-8);
   }
   sums = RegionLossSums{};
-  Tensor loss = upload(ctx, Shape{1}, sums_dtype, {ctx.is_meta() ? 0.0 : bce_sum / denominator + dice.value()});
   Tensor saved_logits = logits.value(), saved_targets = targets;
-  return tape.record("region_dice_bce_loss", {logits}, std::move(loss),
-                     [&ctx, saved_logits, saved_targets, ignore, dice, denominator, sums_shape, sums_dtype](
-                         const Grads& dy, const std::vector<bool>&) {
-                       const double upstream = ctx.is_meta() ? 0.0 : scalar_value(dy[0]);
-                       std::vector<double> grad_i, grad_p;
-                       if (ctx.is_meta()) {
-                         grad_i.assign(static_cast<std::size_t>(sums_shape.numel()), 0.0);
-                         grad_p = grad_i;
-                       } else {
-                         dice.gradients(upstream, grad_i, grad_p);
-                       }
-                       return Grads{region_loss_backward(ctx, saved_logits, saved_targets, ignore,
-                                                         upstream / denominator,
-                                                         upload(ctx, sums_shape, sums_dtype, grad_i),
-                                                         upload(ctx, sums_shape, sums_dtype, grad_p))};
-                     });
+  return record_dice_loss(
+      tape, "region_dice_bce_loss", logits, host, sums_shape, sums_dtype,
+      [&ctx, saved_logits, saved_targets, ignore](double bce_scale, const Tensor& grad_i, const Tensor& grad_p) {
+        return region_loss_backward(ctx, saved_logits, saved_targets, ignore, bce_scale, grad_i, grad_p);
+      });
 }
 
 }  // namespace nnuc::autograd

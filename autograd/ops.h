@@ -22,10 +22,11 @@
 
 namespace nnuc::autograd {
 
-// The names above; tests/autograd/coverage_test.cpp fails when one of them has no gradcheck.
+// The names above; GradcheckCoverage (tests/autograd/gradcheck_test.cpp) fails when one of them has
+// no gradcheck.
 inline constexpr const char* kDifferentiableOps[] = {
-    "conv",  "conv_transpose", "instance_norm_leaky_relu", "leaky_relu",   "avg_pool",
-    "concat_channels", "add", "scale", "cast", "dice_ce_loss", "region_dice_bce_loss"};
+    "conv", "conv_transpose", "instance_norm_leaky_relu", "leaky_relu", "avg_pool", "concat_channels", "add", "scale",
+    "cast", "dice_ce_loss",   "region_dice_bce_loss"};
 
 // y = conv(x, w) + bias; x (N,D,H,W,Ci), w (Co,kD,kH,kW,Ci), bias (Co) in the norm/parameter dtype
 // (f32, or f64 for f64 activations) or undefined. Saves x and w for backward.

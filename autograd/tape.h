@@ -24,10 +24,10 @@ namespace nnuc::autograd {
 // The gradient side of a Var, shared by the Var's copies and by the tape's nodes. Nodes hold
 // cells, never values: a value stays alive only as long as the user or a backward closure needs it.
 struct GradCell {
-  Tensor grad;                // undefined until a gradient arrives
+  Tensor grad;  // undefined until a gradient arrives
   bool requires_grad = false;
-  bool is_leaf = true;        // created by the user (parameters, inputs), not by an op
-  bool retain_grad = false;   // keep the gradient of a non-leaf (leaves always keep theirs)
+  bool is_leaf = true;       // created by the user (parameters, inputs), not by an op
+  bool retain_grad = false;  // keep the gradient of a non-leaf (leaves always keep theirs)
 };
 
 // A value and its gradient cell. Copies share both.
@@ -55,8 +55,8 @@ class Var {
 
 // Input gradients of a node, computed from its output gradients. `needs[i]` says whether input i
 // wants a gradient; entries for inputs that do not may be left undefined.
-using BackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& output_grads,
-                                                     const std::vector<bool>& needs)>;
+using BackwardFn =
+    std::function<std::vector<Tensor>(const std::vector<Tensor>& output_grads, const std::vector<bool>& needs)>;
 
 class Tape {
  public:

@@ -70,8 +70,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
     host.push_back(tensor.device() == Device::CPU ? tensor : tensor.to_cpu());
     std::vector<std::int64_t> dims;
     for (int axis = 0; axis < tensor.rank(); ++axis) dims.push_back(tensor.dim(axis));
-    header["tensors"].push_back({{"name", name}, {"dtype", dtype_name(tensor.dtype())}, {"shape", dims},
-                                 {"offset", offset}, {"bytes", tensor.bytes()}});
+    header["tensors"].push_back({{"name", name},
+                                 {"dtype", dtype_name(tensor.dtype())},
+                                 {"shape", dims},
+                                 {"offset", offset},
+                                 {"bytes", tensor.bytes()}});
     offset = align_up(offset + tensor.bytes());
   }
   const std::string header_text = header.dump();
@@ -101,7 +104,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     NNUC_THROW(IoError, path, ": not an nnuc checkpoint (magic bytes are not \"NNUCCKPT\")");
   const auto version = get_le<std::uint32_t>(data + 8);
   if (version != kCheckpointVersion)
-    NNUC_THROW(IoError, path, ": checkpoint format version ", version, ", this nnuc reads version ", kCheckpointVersion);
+    NNUC_THROW(IoError, path, ": checkpoint format version ", version, ", this nnuc reads version ",
+               kCheckpointVersion);
   const auto header_length = get_le<std::uint64_t>(data + 12);
   if (header_length > size - kPreamble - 8)
     NNUC_THROW(IoError, path, ": header length ", header_length, " exceeds the file (", size, " bytes): truncated");
@@ -112,7 +116,8 @@ Checkpoint load_checkpoint(const std::string& path) {
                "): the file is corrupted or truncated");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + kPreamble, bytes.begin() + static_cast<long>(kPreamble + header_length));
+    header =
+        nlohmann::json::parse(bytes.begin() + kPreamble, bytes.begin() + static_cast<long>(kPreamble + header_length));
   } catch (const nlohmann::json::exception& error) {
     NNUC_THROW(IoError, path, ": malformed header JSON: ", error.what());
   }

@@ -43,15 +43,17 @@ std::vector<double> kaiming_normal(Rng& rng, std::int64_t count, std::int64_t fa
   return values;
 }
 
-Conv::Conv(const Context& ctx, int in_channels, int out_channels, Triple kernel, Triple stride, bool bias,
-           DType dtype, Rng& rng)
+Conv::Conv(const Context& ctx, int in_channels, int out_channels, Triple kernel, Triple stride, bool bias, DType dtype,
+           Rng& rng)
     : geometry_{kernel, stride, same_padding(kernel)} {
   const Shape shape{out_channels, kernel[0], kernel[1], kernel[2], in_channels};
   weight_ = &register_parameter(
-      "weight", make_parameter(ctx, shape, dtype, initial_weights(ctx, rng, shape.numel(), in_channels * volume(kernel))));
+      "weight",
+      make_parameter(ctx, shape, dtype, initial_weights(ctx, rng, shape.numel(), in_channels * volume(kernel))));
   if (bias) {
-    bias_ = &register_parameter(
-        "bias", make_parameter(ctx, Shape{out_channels}, dtype, std::vector<double>(static_cast<std::size_t>(out_channels), 0.0)));
+    bias_ =
+        &register_parameter("bias", make_parameter(ctx, Shape{out_channels}, dtype,
+                                                   std::vector<double>(static_cast<std::size_t>(out_channels), 0.0)));
   }
 }
 
@@ -64,9 +66,10 @@ ConvTranspose::ConvTranspose(const Context& ctx, int in_channels, int out_channe
     : stride_(stride) {
   const Shape shape{in_channels, stride[0], stride[1], stride[2], out_channels};
   weight_ = &register_parameter(
-      "weight", make_parameter(ctx, shape, dtype, initial_weights(ctx, rng, shape.numel(), out_channels * volume(stride))));
-  bias_ = &register_parameter(
-      "bias", make_parameter(ctx, Shape{out_channels}, dtype, std::vector<double>(static_cast<std::size_t>(out_channels), 0.0)));
+      "weight",
+      make_parameter(ctx, shape, dtype, initial_weights(ctx, rng, shape.numel(), out_channels * volume(stride))));
+  bias_ = &register_parameter("bias", make_parameter(ctx, Shape{out_channels}, dtype,
+                                                     std::vector<double>(static_cast<std::size_t>(out_channels), 0.0)));
 }
 
 Var ConvTranspose::forward(Tape& tape, const Var& x) {
@@ -75,8 +78,8 @@ Var ConvTranspose::forward(Tape& tape, const Var& x) {
 
 InstanceNorm::InstanceNorm(const Context& ctx, int channels, DType dtype, bool zero_init) {
   const auto count = static_cast<std::size_t>(channels);
-  gamma_ = &register_parameter("weight", make_parameter(ctx, Shape{channels}, dtype,
-                                                        std::vector<double>(count, zero_init ? 0.0 : 1.0)));
+  gamma_ = &register_parameter(
+      "weight", make_parameter(ctx, Shape{channels}, dtype, std::vector<double>(count, zero_init ? 0.0 : 1.0)));
   beta_ = &register_parameter("bias", make_parameter(ctx, Shape{channels}, dtype, std::vector<double>(count, 0.0)));
 }
 
@@ -87,8 +90,8 @@ Var InstanceNorm::forward(Tape& tape, const Var& x, double slope) {
 ConvNormAct::ConvNormAct(const Context& ctx, int in_channels, int out_channels, Triple kernel, Triple stride,
                          DType dtype, Rng& rng, bool nonlinearity, bool zero_init_norm, bool conv_bias)
     : nonlinearity_(nonlinearity) {
-  conv_ = &register_module("conv", std::make_unique<Conv>(ctx, in_channels, out_channels, kernel, stride, conv_bias,
-                                                          dtype, rng));
+  conv_ = &register_module(
+      "conv", std::make_unique<Conv>(ctx, in_channels, out_channels, kernel, stride, conv_bias, dtype, rng));
   norm_ = &register_module("norm", std::make_unique<InstanceNorm>(ctx, out_channels, dtype, zero_init_norm));
 }
 
@@ -99,11 +102,11 @@ Var ConvNormAct::forward(Tape& tape, const Var& x) {
 BasicBlockD::BasicBlockD(const Context& ctx, int in_channels, int out_channels, Triple kernel, Triple stride,
                          DType dtype, Rng& rng)
     : stride_(stride), pool_(volume(stride) > 1) {
-  conv1_ = &register_module("conv1", std::make_unique<ConvNormAct>(ctx, in_channels, out_channels, kernel, stride,
-                                                                   dtype, rng));
-  conv2_ = &register_module("conv2", std::make_unique<ConvNormAct>(ctx, out_channels, out_channels, kernel,
-                                                                   Triple{1, 1, 1}, dtype, rng,
-                                                                   /*nonlinearity=*/false, /*zero_init_norm=*/true));
+  conv1_ = &register_module("conv1",
+                            std::make_unique<ConvNormAct>(ctx, in_channels, out_channels, kernel, stride, dtype, rng));
+  conv2_ = &register_module(
+      "conv2", std::make_unique<ConvNormAct>(ctx, out_channels, out_channels, kernel, Triple{1, 1, 1}, dtype, rng,
+                                             /*nonlinearity=*/false, /*zero_init_norm=*/true));
   if (in_channels != out_channels) {
     projection_ = &register_module(
         "skip", std::make_unique<ConvNormAct>(ctx, in_channels, out_channels, Triple{1, 1, 1}, Triple{1, 1, 1}, dtype,

@@ -10,8 +10,8 @@
 #include <array>
 
 #include "autograd/ops.h"
-#include "nn/module.h"
 #include "kernels/core/random.h"
+#include "nn/module.h"
 
 namespace nnuc::nn {
 

@@ -24,7 +24,8 @@ std::vector<Tensor> deep_supervision_targets(const Context& ctx, const Tensor& l
   std::vector<Tensor> targets;
   for (const Shape& output : output_shapes) {
     const Shape wanted{labels.dim(0), output[1], output[2], output[3], labels.dim(4)};
-    targets.push_back(wanted == labels.shape() ? labels : resize_nearest_exact(ctx, labels, {output[1], output[2], output[3]}));
+    targets.push_back(wanted == labels.shape() ? labels
+                                               : resize_nearest_exact(ctx, labels, {output[1], output[2], output[3]}));
   }
   return targets;
 }
@@ -37,9 +38,10 @@ Var deep_supervision_loss(Tape& tape, const std::vector<Var>& outputs, const std
   Var total;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     if (weights[i] == 0.0) continue;
-    Var term = config.regions
-                   ? autograd::region_dice_bce_loss(tape, outputs[i], targets[i], config.region_ignore, config.batch_dice)
-                   : autograd::dice_ce_loss(tape, outputs[i], targets[i], config.ignore_label, config.batch_dice);
+    Var term =
+        config.regions
+            ? autograd::region_dice_bce_loss(tape, outputs[i], targets[i], config.region_ignore, config.batch_dice)
+            : autograd::dice_ce_loss(tape, outputs[i], targets[i], config.ignore_label, config.batch_dice);
     if (weights[i] != 1.0) term = autograd::scale(tape, term, weights[i]);
     total = total.defined() ? autograd::add(tape, total, term) : term;
   }

@@ -16,10 +16,10 @@ using autograd::Var;
 std::vector<double> deep_supervision_weights(int outputs);
 
 struct LossConfig {
-  bool regions = false;          // region training: sigmoid + BCE + Dice over all regions
-  int ignore_label = -1;         // label training: voxels with this label are ignored (< 0: none)
+  bool regions = false;                             // region training: sigmoid + BCE + Dice over all regions
+  int ignore_label = -1;                            // label training: voxels with this label are ignored (< 0: none)
   RegionIgnore region_ignore = RegionIgnore::none;  // region training: last target channel = ignore
-  bool batch_dice = false;       // from the configuration
+  bool batch_dice = false;                          // from the configuration
 };
 
 // Targets for each output: the label map (i16 (N, D, H, W, 1), or u8 multi-hot for regions)

@@ -27,8 +27,8 @@ struct OptimizerConfig {
 double poly_lr(double initial_lr, int epoch, int epochs, double exponent = 0.9);
 
 struct StepReport {
-  bool skipped = false;       // the gradients held a NaN or Inf: nothing was updated
-  double gradient_norm = 0;   // global L2 norm before clipping (read back only when asked)
+  bool skipped = false;      // the gradients held a NaN or Inf: nothing was updated
+  double gradient_norm = 0;  // global L2 norm before clipping (read back only when asked)
 };
 
 class SGD {

@@ -24,8 +24,8 @@ void load_tensor(const Checkpoint& checkpoint, const std::string& path, const st
                  const Context& ctx) {
   const Tensor* stored = checkpoint.find(name);
   NNUC_CHECK(stored != nullptr, path, ": checkpoint has no tensor '", name, "'");
-  NNUC_CHECK(stored->shape() == target.shape() && stored->dtype() == target.dtype(), path, ": tensor '", name,
-             "' is ", stored->describe(), " but the network expects ", target.describe());
+  NNUC_CHECK(stored->shape() == target.shape() && stored->dtype() == target.dtype(), path, ": tensor '", name, "' is ",
+             stored->describe(), " but the network expects ", target.describe());
   target.copy_from(*stored, ctx);
 }
 

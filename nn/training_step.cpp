@@ -7,8 +7,8 @@
 
 namespace nnuc::nn {
 
-StepOutcome training_step(const Context& ctx, UNet& network, SGD& optimizer, const Tensor& input,
-                          const Tensor& labels, const LossConfig& loss, double lr,
+StepOutcome training_step(const Context& ctx, UNet& network, SGD& optimizer, const Tensor& input, const Tensor& labels,
+                          const LossConfig& loss, double lr,
                           const std::function<void(const char* phase)>& after_phase) {
   NNUC_RANGE("training_step");
   optimizer.zero_grad();
@@ -48,9 +48,10 @@ TrainingStepMemory predict_training_step_memory(const TrainingStepSpec& spec) {
   SGD optimizer(*ctx, network.parameters(), OptimizerConfig{});
   memory.optimizer_state = held(allocator) - base - memory.parameters;
   const Triple& patch = spec.patch_size;
-  const Tensor input =
-      Tensor::empty(Shape{spec.batch_size, patch[0], patch[1], patch[2], spec.network.input_channels}, spec.activations, *ctx);
-  const int label_channels = spec.loss.regions ? spec.network.num_classes + (spec.loss.region_ignore == RegionIgnore::none ? 0 : 1) : 1;
+  const Tensor input = Tensor::empty(Shape{spec.batch_size, patch[0], patch[1], patch[2], spec.network.input_channels},
+                                     spec.activations, *ctx);
+  const int label_channels =
+      spec.loss.regions ? spec.network.num_classes + (spec.loss.region_ignore == RegionIgnore::none ? 0 : 1) : 1;
   const Tensor labels = Tensor::empty(Shape{spec.batch_size, patch[0], patch[1], patch[2], label_channels},
                                       spec.loss.regions ? DType::u8 : DType::i16, *ctx);
   memory.batch = held(allocator) - base - memory.parameters - memory.optimizer_state;

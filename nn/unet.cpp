@@ -17,8 +17,9 @@ void UNetConfig::validate() const {
              " stages");
   NNUC_CHECK(n_conv_per_stage.size() == stage_count, "UNetConfig.n_conv_per_stage: ", n_conv_per_stage.size(),
              " entries for ", stage_count, " stages");
-  NNUC_CHECK(n_conv_per_stage_decoder.size() == stage_count - 1, "UNetConfig.n_conv_per_stage_decoder: ",
-             n_conv_per_stage_decoder.size(), " entries for ", stage_count - 1, " decoder stages");
+  NNUC_CHECK(n_conv_per_stage_decoder.size() == stage_count - 1,
+             "UNetConfig.n_conv_per_stage_decoder: ", n_conv_per_stage_decoder.size(), " entries for ", stage_count - 1,
+             " decoder stages");
   NNUC_CHECK(input_channels >= 1, "UNetConfig.input_channels must be >= 1, got ", input_channels);
   NNUC_CHECK(num_classes >= 1, "UNetConfig.num_classes must be >= 1, got ", num_classes);
   for (std::size_t s = 0; s < stage_count; ++s) {
@@ -31,8 +32,8 @@ void UNetConfig::validate() const {
     }
   }
   for (std::size_t j = 0; j + 1 < stage_count; ++j)
-    NNUC_CHECK(n_conv_per_stage_decoder[j] >= 1, "UNetConfig.n_conv_per_stage_decoder[", j, "] = ",
-               n_conv_per_stage_decoder[j]);
+    NNUC_CHECK(n_conv_per_stage_decoder[j] >= 1, "UNetConfig.n_conv_per_stage_decoder[", j,
+               "] = ", n_conv_per_stage_decoder[j]);
 }
 
 UNetConfig default_3d_config(int input_channels, int num_classes) {
@@ -41,7 +42,8 @@ UNetConfig default_3d_config(int input_channels, int num_classes) {
   config.num_classes = num_classes;
   config.features_per_stage = {32, 64, 128, 256, 320, 320};
   config.kernel_sizes.assign(6, Triple{3, 3, 3});
-  config.strides = {Triple{1, 1, 1}, Triple{2, 2, 2}, Triple{2, 2, 2}, Triple{2, 2, 2}, Triple{2, 2, 2}, Triple{2, 2, 2}};
+  config.strides = {Triple{1, 1, 1}, Triple{2, 2, 2}, Triple{2, 2, 2},
+                    Triple{2, 2, 2}, Triple{2, 2, 2}, Triple{2, 2, 2}};
   config.n_conv_per_stage.assign(6, 2);
   config.n_conv_per_stage_decoder.assign(5, 2);
   return config;
@@ -66,8 +68,9 @@ UNet::UNet(const Context& ctx, const UNetConfig& config, DType dtype, std::uint6
   const int stages = config_.stages();
   int previous = config_.input_channels;
   if (config_.encoder == EncoderKind::Residual) {
-    stem_ = &register_module("stem", std::make_unique<ConvNormAct>(ctx, previous, config_.features_per_stage[0],
-                                                                   config_.kernel_sizes[0], Triple{1, 1, 1}, dtype, rng));
+    stem_ =
+        &register_module("stem", std::make_unique<ConvNormAct>(ctx, previous, config_.features_per_stage[0],
+                                                               config_.kernel_sizes[0], Triple{1, 1, 1}, dtype, rng));
     previous = config_.features_per_stage[0];
   }
   for (int s = 0; s < stages; ++s) {
@@ -92,14 +95,15 @@ UNet::UNet(const Context& ctx, const UNetConfig& config, DType dtype, std::uint6
     const auto s = static_cast<std::size_t>(stages - 2 - j);  // encoder stage this decoder stage works at
     const int below = config_.features_per_stage[s + 1], features = config_.features_per_stage[s];
     const std::string prefix = "decoder." + std::to_string(j) + ".";
-    upsample_.push_back(&register_module(
-        prefix + "transpconv", std::make_unique<ConvTranspose>(ctx, below, features, config_.strides[s + 1], dtype, rng)));
+    upsample_.push_back(
+        &register_module(prefix + "transpconv",
+                         std::make_unique<ConvTranspose>(ctx, below, features, config_.strides[s + 1], dtype, rng)));
     std::vector<ConvNormAct*> convs;
     for (int c = 0; c < config_.n_conv_per_stage_decoder[static_cast<std::size_t>(j)]; ++c) {
-      convs.push_back(&register_module(prefix + std::to_string(c),
-                                       std::make_unique<ConvNormAct>(ctx, c == 0 ? 2 * features : features, features,
-                                                                     config_.kernel_sizes[s], Triple{1, 1, 1}, dtype,
-                                                                     rng)));
+      convs.push_back(
+          &register_module(prefix + std::to_string(c),
+                           std::make_unique<ConvNormAct>(ctx, c == 0 ? 2 * features : features, features,
+                                                         config_.kernel_sizes[s], Triple{1, 1, 1}, dtype, rng)));
     }
     decoder_.push_back(std::move(convs));
     heads_.push_back(&register_module(prefix + "seg_head",
@@ -114,8 +118,8 @@ Var UNet::run_block(Tape& tape, Module* block, const Var& x) {
 }
 
 std::vector<Var> UNet::forward(Tape& tape, const Var& input) {
-  NNUC_CHECK(input.shape().rank() == 5 && input.shape()[4] == config_.input_channels, "UNet input must be (N, D, H, W, ",
-             config_.input_channels, "), got ", input.value().describe());
+  NNUC_CHECK(input.shape().rank() == 5 && input.shape()[4] == config_.input_channels,
+             "UNet input must be (N, D, H, W, ", config_.input_channels, "), got ", input.value().describe());
   std::vector<Var> skips;
   Var x = stem_ ? stem_->forward(tape, input) : input;
   for (Stage& stage : encoder_) {

@@ -18,11 +18,11 @@ enum class EncoderKind { Plain, Residual };
 struct UNetConfig {
   EncoderKind encoder = EncoderKind::Plain;
   int input_channels = 1;
-  int num_classes = 2;                   // output channels K
-  std::vector<int> features_per_stage;   // F_s
-  std::vector<Triple> kernel_sizes;      // per stage
-  std::vector<Triple> strides;           // per stage; stage 0 is usually (1, 1, 1)
-  std::vector<int> n_conv_per_stage;     // Plain: convs per encoder stage; Residual: blocks per stage
+  int num_classes = 2;                        // output channels K
+  std::vector<int> features_per_stage;        // F_s
+  std::vector<Triple> kernel_sizes;           // per stage
+  std::vector<Triple> strides;                // per stage; stage 0 is usually (1, 1, 1)
+  std::vector<int> n_conv_per_stage;          // Plain: convs per encoder stage; Residual: blocks per stage
   std::vector<int> n_conv_per_stage_decoder;  // per decoder stage, from the bottleneck upward
   bool deep_supervision = true;
 
@@ -54,7 +54,7 @@ class UNet : public Module {
   UNetConfig config_;
   std::vector<Stage> encoder_;
   ConvNormAct* stem_ = nullptr;
-  std::vector<ConvTranspose*> upsample_;       // decoder stage j
+  std::vector<ConvTranspose*> upsample_;  // decoder stage j
   std::vector<std::vector<ConvNormAct*>> decoder_;
   std::vector<Conv*> heads_;
 };

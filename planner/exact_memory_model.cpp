@@ -52,14 +52,14 @@ std::string gib_text(std::uint64_t bytes) {
 
 }  // namespace
 
-nn::LossConfig loss_config_for(const DatasetDescription& dataset) {
+nn::LossConfig loss_config_for(const data::DatasetJson& dataset) {
   nn::LossConfig loss;
-  loss.regions = dataset.has_regions;
-  if (dataset.has_ignore_label) {
-    if (dataset.has_regions) {
+  loss.regions = dataset.has_regions();
+  if (const std::optional<int> ignore = dataset.ignore_label()) {
+    if (loss.regions) {
       loss.region_ignore = RegionIgnore::last_target_channel;
     } else {
-      loss.ignore_label = dataset.num_output_channels;
+      loss.ignore_label = *ignore;
     }
   }
   return loss;
@@ -74,8 +74,8 @@ nn::UNetConfig unet_config_for(const NetworkTopology& topology) {
              " kernels, ", topology.features_per_stage.size(), " features, ", topology.blocks_per_stage.size(),
              " blocks, ", topology.conv_per_stage_decoder.size(), " decoder stages)");
   nn::UNetConfig config;
-  config.encoder = topology.network_class == NetworkClass::ResidualEncoderUNet ? nn::EncoderKind::Residual
-                                                                               : nn::EncoderKind::Plain;
+  config.encoder =
+      topology.network_class == NetworkClass::ResidualEncoderUNet ? nn::EncoderKind::Residual : nn::EncoderKind::Plain;
   config.input_channels = topology.input_channels;
   config.num_classes = topology.output_channels;
   config.features_per_stage = topology.features_per_stage;
@@ -185,8 +185,8 @@ ResolvedBudget resolve_memory_budget(std::optional<double> explicit_gb, bool exa
                  " bytes; give the budget with --gpu-memory GB");
       // Exact: a byte count below 2^53 divided by 2^30 is a double that bytes() turns back into it.
       resolved.budget.gpu_memory_gb = static_cast<double>(*total - kCudaDeviceReserveBytes) / kBytesPerGb;
-      resolved.source = "CUDA device 0: " + gib_text(*total) + " less a reserve of " +
-                        gib_text(kCudaDeviceReserveBytes);
+      resolved.source =
+          "CUDA device 0: " + gib_text(*total) + " less a reserve of " + gib_text(kCudaDeviceReserveBytes);
       return resolved;
     }
   }

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset/dataset_json.h"
 #include "kernels/core/context.h"
 #include "nn/training_step.h"
-#include "planner/fingerprint.h"
 #include "planner/memory_model.h"
 
 namespace nnuc::planner {
@@ -35,10 +35,10 @@ struct ExactMemoryModelOptions {
   nn::LossConfig loss;                               // region training / ignore label of the dataset
 };
 
-// The loss configuration a dataset trains with (regions, ignore label), for the memory model:
-// region training with an ignore channel, or label training ignoring label K (K = the number of
-// output channels, nnU-Net's rule "ignore = max label + 1").
-nn::LossConfig loss_config_for(const DatasetDescription& dataset);
+// The loss configuration a dataset trains with (regions, ignore label; batch Dice is the
+// configuration's): region training with an ignore channel, or label training ignoring dataset.json's
+// ignore label (max label + 1, which data::parse_dataset_json requires).
+nn::LossConfig loss_config_for(const data::DatasetJson& dataset);
 
 // The nn layer's U-Net for a planner topology: Plain (PlainConvUNet) or Residual (ResEnc presets),
 // features, kernels, strides, convolutions (blocks) per stage, decoder convolutions, input channels,
@@ -67,9 +67,9 @@ class ExactMemoryModel : public MemoryModel {
   const ExactMemoryModelOptions& options() const { return options_; }
 
   struct Statistics {
-    std::size_t meta_runs = 0;   // predictions computed by a Meta run
-    std::size_t cache_hits = 0;  // predictions answered from the cache
-    double meta_run_seconds = 0; // wall time spent in Meta runs
+    std::size_t meta_runs = 0;    // predictions computed by a Meta run
+    std::size_t cache_hits = 0;   // predictions answered from the cache
+    double meta_run_seconds = 0;  // wall time spent in Meta runs
   };
   Statistics statistics() const;
 

@@ -22,14 +22,13 @@ std::uint64_t MemoryBudget::bytes() const {
   return static_cast<std::uint64_t>(gpu_memory_gb * kBytesPerGb);
 }
 
-bool MemoryModel::fits(const NetworkTopology& topology, std::int64_t batch,
-                       const std::vector<std::int64_t>& patch_size, const MemoryBudget& budget) const {
+bool MemoryModel::fits(const NetworkTopology& topology, std::int64_t batch, const std::vector<std::int64_t>& patch_size,
+                       const MemoryBudget& budget) const {
   check_batch(batch, "MemoryModel::fits");
   return predicted_peak_bytes(topology, batch, patch_size) <= budget.bytes();
 }
 
-std::int64_t MemoryModel::batch_for_budget(const NetworkTopology& topology,
-                                           const std::vector<std::int64_t>& patch_size,
+std::int64_t MemoryModel::batch_for_budget(const NetworkTopology& topology, const std::vector<std::int64_t>& patch_size,
                                            const MemoryBudget& budget, std::int64_t limit) const {
   if (limit < 1 || !fits(topology, 1, patch_size, budget)) return 0;
   // Exponential search for a batch that does not fit, then bisection; peak memory grows with batch.
@@ -74,9 +73,7 @@ double NnunetMemoryModel::reference_value(int dim, const MemoryBudget& budget) c
   return count * (budget.gpu_memory_gb / reference_.gigabytes);
 }
 
-int NnunetMemoryModel::reference_batch(int dim) const {
-  return dim == 2 ? reference_.batch_2d : reference_.batch_3d;
-}
+int NnunetMemoryModel::reference_batch(int dim) const { return dim == 2 ? reference_.batch_2d : reference_.batch_3d; }
 
 std::uint64_t NnunetMemoryModel::predicted_peak_bytes(const NetworkTopology& topology, std::int64_t batch,
                                                       const std::vector<std::int64_t>& patch_size) const {

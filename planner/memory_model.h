@@ -92,9 +92,8 @@ class NnunetMemoryModel : public MemoryModel {
 
 // A model given by a function returning the predicted peak bytes: how the exact (Meta dry-run)
 // model of the nn layer plugs in without the planner depending on nn.
-using PeakBytesFunction =
-    std::function<std::uint64_t(const NetworkTopology& topology, std::int64_t batch,
-                                const std::vector<std::int64_t>& patch_size)>;
+using PeakBytesFunction = std::function<std::uint64_t(const NetworkTopology& topology, std::int64_t batch,
+                                                      const std::vector<std::int64_t>& patch_size)>;
 
 class CallbackMemoryModel : public MemoryModel {
  public:

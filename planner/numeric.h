@@ -3,12 +3,12 @@
 // The plans must match nnU-Net's to the voxel, so every rounding, percentile and median here follows
 // the exact floating-point recipe of the Python call it replaces (numpy 2.x, CPython 3):
 //   round(x), np.round      -> round_half_even
-//   np.percentile(v, q)     -> percentile (method "linear": virtual index (n-1)*q/100, numpy's lerp)
-//   np.median(v)            -> median (mean of the two middle values for an even count)
 //   np.prod(v)              -> product (left to right)
 //   np.argmax(v)            -> argmax_first
 //   np.argsort(v)[-1]       -> argmax_last (ties: the last index, as numpy without AVX-512 sorts
 //                              2-3 elements; see planner/README.md)
+// np.percentile and np.median of float64 values are data::numpy_percentile_f64 and
+// data::numpy_median_f64 (data/preprocess/numpy_stats.h), the same functions the fingerprint uses.
 #pragma once
 
 #include <cstddef>
@@ -22,16 +22,6 @@ double round_half_even(double x);
 // int(round(x)) in Python.
 //   requires: |x| < 2^62.
 std::int64_t round_half_even_to_int(double x);
-
-// np.percentile(values, q) with the default "linear" method.
-//   requires: values non-empty, 0 <= q <= 100.
-//   ensures: identical to numpy's result bit for bit: index = (n-1) * (q/100); g = index - floor(index);
-//            a, b = sorted[floor], sorted[floor+1]; result = g >= 0.5 ? b - (b-a)(1-g) : a + (b-a)g.
-double percentile(std::vector<double> values, double q);
-
-// np.median(values): middle value of the sorted values, or (a + b) / 2 of the two middle ones.
-//   requires: values non-empty.
-double median(std::vector<double> values);
 
 // np.prod(values) for float64: ((v0 * v1) * v2) * ...; 1 for an empty vector.
 double product(const std::vector<double>& values);

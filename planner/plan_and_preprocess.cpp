@@ -15,7 +15,6 @@
 #include "data/preprocess/nifti_case.h"
 #include "data/preprocess/preprocess_dataset.h"
 #include "kernels/core/error.h"
-#include "planner/fingerprint.h"
 
 namespace nnuc::planner {
 
@@ -38,6 +37,26 @@ std::string folder_name(const std::string& folder) {
 
 void copy_file_atomic(const std::string& from, const std::string& to) {
   data::write_file_atomic(to, data::read_file_text(from));
+}
+
+void create_output_folder(const fs::path& folder) {
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error) NNUC_THROW(IoError, folder.string(), ": cannot create the output folder (", error.message(), ")");
+}
+
+// Planning from a fingerprint: both files the user named, checked before anything is written, so
+// that a refused run leaves the output folder as it was. Errors name the user's files.
+void load_planning_inputs(const PlanAndPreprocessOptions& options, data::DatasetJson& dataset_json,
+                          data::DatasetFingerprint& fingerprint) {
+  // No image is read: any file ending nnU-Net plans for is accepted.
+  dataset_json = data::load_dataset_json(options.dataset_json_file, data::FileEndings::any);
+  fingerprint = data::read_fingerprint(options.fingerprint_file);
+  const std::size_t channels = fingerprint.foreground_intensity_properties_per_channel.size();
+  NNUC_CHECK(channels == dataset_json.channel_names.size(), options.fingerprint_file,
+             ": field \"foreground_intensity_properties_per_channel\" describes ", channels, " channels but ",
+             options.dataset_json_file, " lists ", dataset_json.channel_names.size(),
+             "; expected the fingerprint of this dataset");
 }
 
 std::string format_list(const std::vector<double>& values) {
@@ -209,10 +228,10 @@ data::PreprocessingPlan preprocessing_plan_for(const Plans& plans, const Configu
   const std::size_t channels = configuration.normalization_schemes.size();
   NNUC_CHECK(channels == static_cast<std::size_t>(dataset.num_channels()) &&
                  configuration.use_mask_for_norm.size() == channels,
-             "preprocessing plan of ", configuration.data_identifier, ": ", channels,
-             " normalization schemes for ", dataset.num_channels(), " channels");
-  NNUC_CHECK(fingerprint.foreground_intensity_properties_per_channel.size() == channels,
-             "preprocessing plan of ", configuration.data_identifier, ": the fingerprint has intensity properties of ",
+             "preprocessing plan of ", configuration.data_identifier, ": ", channels, " normalization schemes for ",
+             dataset.num_channels(), " channels");
+  NNUC_CHECK(fingerprint.foreground_intensity_properties_per_channel.size() == channels, "preprocessing plan of ",
+             configuration.data_identifier, ": the fingerprint has intensity properties of ",
              fingerprint.foreground_intensity_properties_per_channel.size(), " channels, the dataset ", channels);
   data::PreprocessingPlan plan;
   plan.transpose_forward = plans.transpose_forward;
@@ -239,8 +258,8 @@ std::string configuration_summary(const std::string& name, const ConfigurationPl
                 static_cast<double>(plan.predicted_peak_bytes) / kBytesPerGib,
                 static_cast<double>(plan.memory_budget_bytes) / kBytesPerGib, plan.memory_model.c_str());
   std::ostringstream out;
-  out << name << ": spacing " << format_list(plan.spacing) << ", patch " << format_list(plan.patch_size)
-      << ", batch " << plan.batch_size << ", " << plan.network.n_stages() << " stages, predicted memory " << memory;
+  out << name << ": spacing " << format_list(plan.spacing) << ", patch " << format_list(plan.patch_size) << ", batch "
+      << plan.batch_size << ", " << plan.network.n_stages() << " stages, predicted memory " << memory;
   return out.str();
 }
 
@@ -295,9 +314,6 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
 
   const fs::path output_folder = fs::path(options.preprocessed_root) / dataset_name;
   result.output_folder = output_folder.string();
-  std::error_code error;
-  fs::create_directories(output_folder, error);
-  if (error) NNUC_THROW(IoError, output_folder.string(), ": cannot create the output folder (", error.message(), ")");
   const std::string fingerprint_path = (output_folder / "dataset_fingerprint.json").string();
   const std::string dataset_json_path = (output_folder / "dataset.json").string();
 
@@ -307,11 +323,11 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
   std::vector<data::RawCase> cases;
   const auto fingerprint_start = std::chrono::steady_clock::now();
   if (from_fingerprint) {
-    // Nothing is preprocessed: the planner's own parsers (below) read the copies.
-    copy_file_atomic(options.dataset_json_file, dataset_json_path);
-    copy_file_atomic(options.fingerprint_file, fingerprint_path);
+    // Nothing is preprocessed; the two files are copied into the output folder once the plans are made.
+    load_planning_inputs(options, dataset_json, fingerprint);
     result.fingerprint_note = "copied from " + options.fingerprint_file;
   } else {
+    create_output_folder(output_folder);
     const std::string raw_dataset_json = (fs::path(options.raw_dataset_folder) / "dataset.json").string();
     dataset_json = data::load_dataset_json(raw_dataset_json);
     cases = data::find_training_cases(options.raw_dataset_folder, dataset_json);
@@ -332,8 +348,8 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
       run.workers = options.workers;
       fingerprint = data::extract_fingerprint(
           cases.size(),
-          [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); },
-          run, options.fingerprint_samples);
+          [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); }, run,
+          options.fingerprint_samples);
       data::write_fingerprint(fingerprint_path, fingerprint);
       write_fingerprint_source(source_path, options.raw_dataset_folder, state_hash, fingerprint_path, cases.size());
       result.fingerprint_note = "extracted" + why;
@@ -346,8 +362,6 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
 
   // ---- Planning ----
   const auto planning_start = std::chrono::steady_clock::now();
-  const DatasetDescription description = load_dataset_json(dataset_json_path);
-  const Fingerprint planner_fingerprint = load_fingerprint(fingerprint_path);
   const bool exact = options.memory_model == MemoryModelKind::exact;
   result.budget = resolve_memory_budget(options.gpu_memory_gb, exact && options.modelled_device == Device::CUDA,
                                         preset.default_gpu_memory_gb);
@@ -360,7 +374,7 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
   if (exact) {
     ExactMemoryModelOptions model_options;
     model_options.device = options.modelled_device;
-    model_options.loss = loss_config_for(description);
+    model_options.loss = loss_config_for(dataset_json);
     auto owned = std::make_unique<ExactMemoryModel>(model_options);
     exact_model = owned.get();
     model = std::move(owned);
@@ -369,9 +383,16 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
   }
   say(options, "planning with the " + model->name() + " memory model, budget " +
                    std::to_string(result.budget.budget.bytes()) + " bytes from " + result.budget.source);
-  result.plans = plan_experiment(description, planner_fingerprint, planner_options, *model);
+  result.plans = plan_experiment(dataset_json, fingerprint, planner_options, *model);
   if (exact_model) result.exact_model_statistics = exact_model->statistics();
   result.plans_file = (output_folder / (result.plans.plans_name + ".json")).string();
+  if (from_fingerprint) {
+    // Everything is checked (an existing plans file too): now the inputs join the plans.
+    existing_plans_document(result.plans_file);
+    create_output_folder(output_folder);
+    copy_file_atomic(options.dataset_json_file, dataset_json_path);
+    copy_file_atomic(options.fingerprint_file, fingerprint_path);
+  }
   write_plans_file(result.plans_file, result.plans);
   result.planning_seconds = seconds_since(planning_start);
 

@@ -47,9 +47,9 @@ struct PlanAndPreprocessOptions {
   // ... or a fingerprint and a dataset.json to plan from (no images: nothing is preprocessed).
   std::string fingerprint_file;
   std::string dataset_json_file;
-  std::string preprocessed_root;  // PREPROCESSED_DIR; output goes to its DatasetXXX_Name/ subfolder
-  std::string dataset_name;       // default: the raw folder's (or the fingerprint's folder's) name
-  std::vector<std::string> configurations;  // to preprocess; empty: all. Plans always hold all.
+  std::string preprocessed_root;              // PREPROCESSED_DIR; output goes to its DatasetXXX_Name/ subfolder
+  std::string dataset_name;                   // default: the raw folder's (or the fingerprint's folder's) name
+  std::vector<std::string> configurations;    // to preprocess; empty: all. Plans always hold all.
   std::string planner = "ExperimentPlanner";  // preset name (planner_preset_by_name)
   std::optional<double> gpu_memory_gb;        // --gpu-memory; default: resolve_memory_budget's rule
   MemoryModelKind memory_model = MemoryModelKind::exact;
@@ -88,7 +88,7 @@ struct PlanAndPreprocessResult {
   std::size_t ground_truth_copied = 0, ground_truth_unchanged = 0;  // label files copied / already identical
   ResolvedBudget budget;
   Plans plans;
-  std::vector<ConfigurationOutcome> configurations;  // every planned configuration, nnU-Net's order
+  std::vector<ConfigurationOutcome> configurations;                    // every planned configuration, nnU-Net's order
   std::optional<ExactMemoryModel::Statistics> exact_model_statistics;  // exact model only
   double fingerprint_seconds = 0, planning_seconds = 0, preprocessing_seconds = 0;
 };

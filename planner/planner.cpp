@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "data/preprocess/normalization.h"
+#include "data/preprocess/numpy_stats.h"
 #include "kernels/core/error.h"
 #include "planner/numeric.h"
 
@@ -40,7 +42,7 @@ std::vector<T> transposed(const std::array<T, N>& values, const std::array<int, 
 
 }  // namespace
 
-NetworkTopology network_topology_for(const PlannerPreset& preset, const DatasetDescription& dataset,
+NetworkTopology network_topology_for(const PlannerPreset& preset, const data::DatasetJson& dataset,
                                      const PoolAndConvProps& props, int dim) {
   const int stages = props.n_stages();
   NNUC_CHECK(stages <= static_cast<int>(preset.blocks_per_stage_encoder.size()) &&
@@ -52,8 +54,9 @@ NetworkTopology network_topology_for(const PlannerPreset& preset, const DatasetD
   t.network_class = preset.network_class;
   t.dim = dim;
   t.input_channels = static_cast<int>(dataset.channel_names.size());
-  t.output_channels = dataset.num_output_channels;
-  t.estimate_output_channels = dataset.num_label_entries;
+  t.output_channels = dataset.num_segmentation_heads();
+  // nnU-Net's feature-map estimate counts every entry of "labels" (background and ignore included).
+  t.estimate_output_channels = static_cast<int>(dataset.labels.size());
   t.features_per_stage =
       features_per_stage(stages, preset.base_features, dim == 2 ? preset.max_features_2d : preset.max_features_3d);
   t.kernel_sizes = props.kernel_sizes;
@@ -122,8 +125,8 @@ ConfigurationPlan plan_configuration(const ConfigurationContext& context, const 
     } catch (const InvalidInput& error) {
       NNUC_THROW(InvalidInput, "plan_configuration (", data_identifier_name, "): ", error.what(), "; memory model \"",
                  model.name(), "\" predicts ", model.predicted_peak_bytes(topology, shrink_batch, patch),
-                 " bytes for batch ", shrink_batch, " at patch ", nlohmann::json(patch).dump(),
-                 ", over the budget of ", context.budget.bytes(), " bytes (", context.budget.gpu_memory_gb,
+                 " bytes for batch ", shrink_batch, " at patch ", nlohmann::json(patch).dump(), ", over the budget of ",
+                 context.budget.bytes(), " bytes (", context.budget.gpu_memory_gb,
                  " GB of 2^30 bytes): the budget is too small for this network even at the smallest patch");
     }
     topology = make_topology(context, props, dim);
@@ -148,7 +151,8 @@ ConfigurationPlan plan_configuration(const ConfigurationContext& context, const 
   plan.median_is_integer = median_is_integer;
   plan.spacing = spacing;
   for (const std::string& channel : context.dataset->channel_names) {
-    plan.normalization_schemes.push_back(normalization_scheme_for_channel(channel));
+    plan.normalization_schemes.push_back(
+        data::normalization_scheme_name(data::normalization_scheme_for_channel_name(channel)));
   }
   plan.use_mask_for_norm =
       use_mask_for_norm(plan.normalization_schemes, context.fingerprint->median_relative_size_after_cropping);
@@ -159,8 +163,8 @@ ConfigurationPlan plan_configuration(const ConfigurationContext& context, const 
   return plan;
 }
 
-Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fingerprint, const PlannerOptions& options,
-                      const MemoryModel& memory_model) {
+Plans plan_experiment(const data::DatasetJson& dataset, const data::DatasetFingerprint& fingerprint,
+                      const PlannerOptions& options, const MemoryModel& memory_model) {
   NNUC_CHECK(!fingerprint.spacings.empty() && fingerprint.spacings.size() == fingerprint.shapes_after_crop.size(),
              "plan_experiment: the fingerprint needs one spacing and one shape per case (got ",
              fingerprint.spacings.size(), " and ", fingerprint.shapes_after_crop.size(), ")");
@@ -193,12 +197,12 @@ Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fing
   plans.transpose_forward = transpose.forward;
   plans.transpose_backward = transpose.backward;
   plans.experiment_planner_used = preset.planner_name;
-  plans.foreground_intensity_properties_per_channel = fingerprint.foreground_intensity_properties_per_channel;
+  plans.foreground_intensity_properties_per_channel =
+      data::intensity_properties_to_json(fingerprint.foreground_intensity_properties_per_channel);
 
   if (median_t[0] != 1.0) {
-    ConfigurationPlan fullres = plan_configuration(context, spacing_t, median_t, false,
-                                                   data_identifier(preset, plans_name, "3d_fullres"),
-                                                   approximate_n_voxels);
+    ConfigurationPlan fullres = plan_configuration(
+        context, spacing_t, median_t, false, data_identifier(preset, plans_name, "3d_fullres"), approximate_n_voxels);
     // 3d_lowres: coarsen the spacing by 1.03 per step (first the fine axes, until within a factor 2
     // of the coarsest) until the patch covers >= 25 % of the median volume.
     double lowres_median_voxels = median_voxels;
@@ -256,15 +260,15 @@ Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fing
       spacings.push_back(fingerprint.spacings[i][a]);
       shapes.push_back(static_cast<double>(fingerprint.shapes_after_crop[i][a]));
     }
-    median_spacing[a] = median(spacings);
-    median_shape[a] = round_half_even_to_int(median(shapes));
+    median_spacing[a] = data::numpy_median_f64(spacings);
+    median_shape[a] = round_half_even_to_int(data::numpy_median_f64(shapes));
   }
   plans.original_median_spacing_after_transp = transposed(median_spacing, transpose.forward);
   plans.original_median_shape_after_transp = transposed(median_shape, transpose.forward);
   return plans;
 }
 
-Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fingerprint,
+Plans plan_experiment(const data::DatasetJson& dataset, const data::DatasetFingerprint& fingerprint,
                       const PlannerOptions& options) {
   const NnunetMemoryModel model(options.preset.reference);
   return plan_experiment(dataset, fingerprint, options, model);

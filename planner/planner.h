@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "planner/fingerprint.h"
+#include "data/dataset/dataset_json.h"
+#include "data/preprocess/fingerprint.h"
 #include "planner/memory_model.h"
 #include "planner/plans.h"
 #include "planner/topology.h"
@@ -26,13 +27,13 @@ struct PlannerPreset {
   std::string plans_name;    // nnUNetPlans, nnUNetResEncUNetMPlans, ...
   NetworkClass network_class = NetworkClass::PlainConvUNet;
   double default_gpu_memory_gb = 8.0;
-  NnunetReference reference;           // the nnunet memory model's calibration for this preset
-  double max_dataset_covered = 0.05;   // batch cap: at most this fraction of the dataset's voxels
+  NnunetReference reference;          // the nnunet memory model's calibration for this preset
+  double max_dataset_covered = 0.05;  // batch cap: at most this fraction of the dataset's voxels
   int min_batch_size = 2;
   int base_features = 32;
   int max_features_3d = 320;
   int max_features_2d = 512;
-  int min_feature_map_size = 4;        // bottleneck edge
+  int min_feature_map_size = 4;               // bottleneck edge
   std::vector<int> blocks_per_stage_encoder;  // indexed by stage (at least 13 entries)
   std::vector<int> conv_per_stage_decoder;    // indexed by decoder stage (at least 12 entries)
   // Patch shrinking stops when this batch fits: false -> min_batch_size (default planner:
@@ -70,7 +71,7 @@ struct PlannerOptions {
 // Fullres target spacing (spec §3.2), untransposed: per-axis median (np.percentile 50) of the
 // spacings; for anisotropic data (worst axis spacing > 3x the others' and 3x its median size < the
 // others') the worst axis takes the 10th percentile, kept above the others' spacing (+1e-5).
-std::array<double, 3> fullres_target_spacing(const Fingerprint& fingerprint,
+std::array<double, 3> fullres_target_spacing(const data::DatasetFingerprint& fingerprint,
                                              const std::optional<std::array<double, 3>>& overwrite = std::nullopt);
 
 struct Transpose {
@@ -82,29 +83,30 @@ Transpose determine_transpose(const std::array<double, 3>& target_spacing, bool 
 
 // Per-axis median over cases of int(round(spacing / target * shape_after_crop)) (spec §3.4),
 // untransposed; may be fractional (x.5).
-std::array<double, 3> median_resampled_shape(const Fingerprint& fingerprint, const std::array<double, 3>& target);
+std::array<double, 3> median_resampled_shape(const data::DatasetFingerprint& fingerprint,
+                                             const std::array<double, 3>& target);
 
 // Initial patch of spec §3.7 step 1: round(q * (256^3 / prod q)^(1/3)) (2-D: 2048^2, ^(1/2)) with
 // q = 1/spacing, each clipped to the median shape.
 std::vector<double> initial_patch_size(const std::vector<double>& spacing, const std::vector<double>& median_shape);
 
-// Normalization scheme per channel name (case-folded ct / nonorm / zscore / rescale_to_0_1 /
-// rgb_to_0_1; anything else ZScoreNormalization) and use_mask_for_norm (ZScore and a median relative
-// size after cropping below 0.75) (spec §3.10).
-std::string normalization_scheme_for_channel(const std::string& channel_name);
-std::vector<bool> use_mask_for_norm(const std::vector<std::string>& schemes, double median_relative_size_after_cropping);
+// use_mask_for_norm per channel (spec §3.10): the scheme leaves voxels outside the mask at zero
+// (ZScore) and the median relative size after cropping is below 0.75. The scheme of a channel name
+// is data::normalization_scheme_for_channel_name.
+std::vector<bool> use_mask_for_norm(const std::vector<std::string>& schemes,
+                                    double median_relative_size_after_cropping);
 
 // nnU-Net's reader/writer auto-detection from the file ending (spec §1.4) without reading an
 // example image: the first of NaturalImage2DIO, SimpleITKIO, Tiff3DIO, NibabelIO that lists the
 // ending; dataset.json's overwrite_image_reader_writer wins when it names a known class. (nnU-Net
 // also tries to read an example: a 3-D ".tif" dataset ends at Tiff3DIO there; pass
 // PlannerOptions::image_reader_writer for it.)
-std::string image_reader_writer_for(const DatasetDescription& dataset);
+std::string image_reader_writer_for(const data::DatasetJson& dataset);
 
 // What planning one configuration needs besides its spacing and median shape.
 struct ConfigurationContext {
-  const DatasetDescription* dataset = nullptr;
-  const Fingerprint* fingerprint = nullptr;
+  const data::DatasetJson* dataset = nullptr;
+  const data::DatasetFingerprint* fingerprint = nullptr;
   const PlannerPreset* preset = nullptr;
   const MemoryModel* memory_model = nullptr;
   MemoryBudget budget;
@@ -113,7 +115,7 @@ struct ConfigurationContext {
 
 // The preset's network for a pooling/kernel layout: features per stage, kernels, strides, encoder
 // blocks and decoder convolutions of the preset, input and output channels of the dataset.
-NetworkTopology network_topology_for(const PlannerPreset& preset, const DatasetDescription& dataset,
+NetworkTopology network_topology_for(const PlannerPreset& preset, const data::DatasetJson& dataset,
                                      const PoolAndConvProps& props, int dim);
 
 // One step of the shrink loop (spec §3.7 step 6): the axis whose patch is largest relative to the
@@ -137,10 +139,10 @@ ConfigurationPlan plan_configuration(const ConfigurationContext& context, const 
 
 // The whole planning (spec §3.8): all configurations and the global plans fields.
 //   requires: the memory model outlives the call.
-Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fingerprint, const PlannerOptions& options,
-                      const MemoryModel& memory_model);
+Plans plan_experiment(const data::DatasetJson& dataset, const data::DatasetFingerprint& fingerprint,
+                      const PlannerOptions& options, const MemoryModel& memory_model);
 // Same with the nnunet memory model calibrated for the preset (plans equal to nnU-Net's).
-Plans plan_experiment(const DatasetDescription& dataset, const Fingerprint& fingerprint,
+Plans plan_experiment(const data::DatasetJson& dataset, const data::DatasetFingerprint& fingerprint,
                       const PlannerOptions& options);
 
 }  // namespace nnuc::planner

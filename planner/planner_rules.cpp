@@ -4,6 +4,9 @@
 #include <cctype>
 #include <cmath>
 
+#include "data/preprocess/normalization.h"
+#include "data/preprocess/numpy_stats.h"
+#include "data/preprocess/resample.h"
 #include "kernels/core/error.h"
 #include "planner/numeric.h"
 #include "planner/planner.h"
@@ -11,8 +14,6 @@
 namespace nnuc::planner {
 
 namespace {
-constexpr double kAnisotropyThreshold = 3.0;  // nnunetv2/configuration.py ANISO_THRESHOLD
-
 std::vector<double> column(const std::vector<std::array<double, 3>>& rows, std::size_t axis) {
   std::vector<double> out;
   out.reserve(rows.size());
@@ -27,10 +28,10 @@ std::vector<double> column(const std::vector<std::array<std::int64_t, 3>>& rows,
   return out;
 }
 
-void check_fingerprint(const Fingerprint& fingerprint) {
+void check_fingerprint(const data::DatasetFingerprint& fingerprint) {
   NNUC_CHECK(!fingerprint.spacings.empty(), "fingerprint: no spacings (expected one per training case)");
-  NNUC_CHECK(fingerprint.spacings.size() == fingerprint.shapes_after_crop.size(), "fingerprint: ",
-             fingerprint.spacings.size(), " spacings but ", fingerprint.shapes_after_crop.size(),
+  NNUC_CHECK(fingerprint.spacings.size() == fingerprint.shapes_after_crop.size(),
+             "fingerprint: ", fingerprint.spacings.size(), " spacings but ", fingerprint.shapes_after_crop.size(),
              " shapes_after_crop; expected one of each per training case");
 }
 
@@ -112,7 +113,7 @@ PlannerPreset planner_preset_by_name(const std::string& name) {
 
 // ---- Spacing, transpose, shapes ----------------------------------------------------------------
 
-std::array<double, 3> fullres_target_spacing(const Fingerprint& fingerprint,
+std::array<double, 3> fullres_target_spacing(const data::DatasetFingerprint& fingerprint,
                                              const std::optional<std::array<double, 3>>& overwrite) {
   if (overwrite) {
     for (std::size_t a = 0; a < 3; ++a) {
@@ -125,8 +126,8 @@ std::array<double, 3> fullres_target_spacing(const Fingerprint& fingerprint,
   std::array<double, 3> target{};
   std::vector<double> target_size(3);
   for (std::size_t a = 0; a < 3; ++a) {
-    target[a] = percentile(column(fingerprint.spacings, a), 50.0);
-    target_size[a] = percentile(column(fingerprint.shapes_after_crop, a), 50.0);
+    target[a] = data::numpy_percentile_f64(column(fingerprint.spacings, a), 50.0);
+    target_size[a] = data::numpy_percentile_f64(column(fingerprint.shapes_after_crop, a), 50.0);
   }
   const std::size_t worst = argmax_first({target[0], target[1], target[2]});
   double max_other_spacing = 0.0;
@@ -138,10 +139,10 @@ std::array<double, 3> fullres_target_spacing(const Fingerprint& fingerprint,
     min_other_size = first ? target_size[a] : std::min(min_other_size, target_size[a]);
     first = false;
   }
-  const bool anisotropic_spacing = target[worst] > kAnisotropyThreshold * max_other_spacing;
-  const bool anisotropic_voxels = target_size[worst] * kAnisotropyThreshold < min_other_size;
+  const bool anisotropic_spacing = target[worst] > data::kAnisotropyThreshold * max_other_spacing;
+  const bool anisotropic_voxels = target_size[worst] * data::kAnisotropyThreshold < min_other_size;
   if (anisotropic_spacing && anisotropic_voxels) {
-    double spacing_of_that_axis = percentile(column(fingerprint.spacings, worst), 10.0);
+    double spacing_of_that_axis = data::numpy_percentile_f64(column(fingerprint.spacings, worst), 10.0);
     // Do not let the worst axis end up finer than the others.
     if (spacing_of_that_axis < max_other_spacing) {
       spacing_of_that_axis = std::max(max_other_spacing, spacing_of_that_axis) + 1e-5;
@@ -164,7 +165,8 @@ Transpose determine_transpose(const std::array<double, 3>& target_spacing, bool 
   return t;
 }
 
-std::array<double, 3> median_resampled_shape(const Fingerprint& fingerprint, const std::array<double, 3>& target) {
+std::array<double, 3> median_resampled_shape(const data::DatasetFingerprint& fingerprint,
+                                             const std::array<double, 3>& target) {
   check_fingerprint(fingerprint);
   std::array<double, 3> median_shape{};
   for (std::size_t a = 0; a < 3; ++a) {
@@ -172,10 +174,11 @@ std::array<double, 3> median_resampled_shape(const Fingerprint& fingerprint, con
     std::vector<double> new_sizes;
     new_sizes.reserve(fingerprint.spacings.size());
     for (std::size_t i = 0; i < fingerprint.spacings.size(); ++i) {
-      const double size = fingerprint.spacings[i][a] / target[a] * static_cast<double>(fingerprint.shapes_after_crop[i][a]);
+      const double size =
+          fingerprint.spacings[i][a] / target[a] * static_cast<double>(fingerprint.shapes_after_crop[i][a]);
       new_sizes.push_back(static_cast<double>(round_half_even_to_int(size)));
     }
-    median_shape[a] = median(new_sizes);
+    median_shape[a] = data::numpy_median_f64(new_sizes);
   }
   return median_shape;
 }
@@ -192,8 +195,8 @@ std::vector<double> initial_patch_size(const std::vector<double>& spacing, const
     inverse[d] = 1.0 / spacing[d];
   }
   // Scale the aspect ratio 1/spacing to the volume of a 256^3 (2-D: 2048^2) patch.
-  const double scale = dim == 3 ? std::pow(16777216.0 / product(inverse), 1.0 / 3.0)
-                                 : std::pow(4194304.0 / product(inverse), 1.0 / 2.0);
+  const double scale =
+      dim == 3 ? std::pow(16777216.0 / product(inverse), 1.0 / 3.0) : std::pow(4194304.0 / product(inverse), 1.0 / 2.0);
   std::vector<double> patch(dim);
   for (std::size_t d = 0; d < dim; ++d) {
     patch[d] = std::min(round_half_even(inverse[d] * scale), median_shape[d]);
@@ -203,27 +206,18 @@ std::vector<double> initial_patch_size(const std::vector<double>& spacing, const
 
 // ---- Normalization, reader/writer -------------------------------------------------------------
 
-std::string normalization_scheme_for_channel(const std::string& channel_name) {
-  const std::string name = case_folded(channel_name);
-  if (name == "ct") return "CTNormalization";
-  if (name == "nonorm") return "NoNormalization";
-  if (name == "zscore") return "ZScoreNormalization";
-  if (name == "rescale_to_0_1") return "RescaleTo01Normalization";
-  if (name == "rgb_to_0_1") return "RGBTo01Normalization";
-  return "ZScoreNormalization";
-}
-
 std::vector<bool> use_mask_for_norm(const std::vector<std::string>& schemes,
                                     double median_relative_size_after_cropping) {
   std::vector<bool> out;
   for (const std::string& scheme : schemes) {
-    // Only ZScore leaves voxels outside the mask at zero, which masking needs.
-    out.push_back(median_relative_size_after_cropping < 0.75 && scheme == "ZScoreNormalization");
+    // Masking needs a scheme that leaves voxels outside the mask at zero (ZScore).
+    out.push_back(median_relative_size_after_cropping < 0.75 &&
+                  data::leaves_outside_mask_at_zero(data::normalization_scheme_from_name(scheme)));
   }
   return out;
 }
 
-std::string image_reader_writer_for(const DatasetDescription& dataset) {
+std::string image_reader_writer_for(const data::DatasetJson& dataset) {
   static const std::vector<std::pair<std::string, std::vector<std::string>>> kReaders = {
       {"NaturalImage2DIO", {".png", ".bmp", ".tif"}},
       {"SimpleITKIO", {".nii.gz", ".nrrd", ".mha", ".gipl"}},

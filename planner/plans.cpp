@@ -1,10 +1,7 @@
 #include "planner/plans.h"
 
-#include <cstdio>
-#include <fstream>
-
+#include "data/dataset/atomic_file.h"
 #include "kernels/core/error.h"
-#include "planner/fingerprint.h"
 
 namespace nnuc::planner {
 namespace {
@@ -29,8 +26,7 @@ Json int_lists(const std::vector<std::vector<int>>& lists) {
 }  // namespace
 
 Json architecture_to_json(const NetworkTopology& network) {
-  NNUC_CHECK(network.dim == 2 || network.dim == 3, "architecture_to_json: dim = ", network.dim,
-             ", expected 2 or 3");
+  NNUC_CHECK(network.dim == 2 || network.dim == 3, "architecture_to_json: dim = ", network.dim, ", expected 2 or 3");
   const std::string d = std::to_string(network.dim);
   Json kwargs = Json::object();
   kwargs["n_stages"] = network.n_stages();
@@ -113,30 +109,23 @@ Json plans_to_json(const Plans& p) {
   return out;
 }
 
+Json existing_plans_document(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) return Json();
+  Json old = data::read_json_file(path.string());
+  NNUC_CHECK(old.is_object() && old.contains("configurations") && old.at("configurations").is_object(), path.string(),
+             ": existing plans have no \"configurations\" object; refusing to overwrite a file that is not plans");
+  return old;
+}
+
 void write_plans_file(const std::filesystem::path& path, const Plans& plans) {
   Json document = plans_to_json(plans);
-  if (std::filesystem::exists(path)) {
-    const Json old = read_json_file(path);
-    NNUC_CHECK(old.is_object() && old.contains("configurations") && old.at("configurations").is_object(), path.string(),
-               ": existing plans have no \"configurations\" object; refusing to overwrite a file that is not plans");
+  const Json old = existing_plans_document(path);
+  if (!old.is_null()) {
     for (const auto& [name, configuration] : old.at("configurations").items()) {
       if (!document["configurations"].contains(name)) document["configurations"][name] = configuration;
     }
   }
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) NNUC_THROW(IoError, temporary.string(), ": cannot open for writing");
-    out << document.dump(4) << '\n';
-    out.flush();
-    if (!out) NNUC_THROW(IoError, temporary.string(), ": write failed");
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary);
-    NNUC_THROW(IoError, path.string(), ": cannot move the written plans into place (", error.message(), ")");
-  }
+  data::write_file_atomic(path.string(), document.dump(4) + "\n");
 }
 
 }  // namespace nnuc::planner

@@ -8,11 +8,10 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "planner/topology.h"
 
@@ -29,16 +28,16 @@ struct ResamplingSettings {
 
 // One trainable configuration: 2d, 3d_lowres or 3d_fullres.
 struct ConfigurationPlan {
-  std::string data_identifier;        // e.g. "nnUNetPlans_3d_fullres"
+  std::string data_identifier;  // e.g. "nnUNetPlans_3d_fullres"
   std::string preprocessor_name = "DefaultPreprocessor";
   std::int64_t batch_size = 2;
   std::vector<std::int64_t> patch_size;             // transposed axis order
   std::vector<double> median_image_size_in_voxels;  // transposed axis order
   // nnU-Net writes the 3d_lowres median as ints (it is rounded there) and the others as floats.
   bool median_is_integer = false;
-  std::vector<double> spacing;                      // target spacing, transposed axis order
-  std::vector<std::string> normalization_schemes;   // one per channel
-  std::vector<bool> use_mask_for_norm;              // one per channel
+  std::vector<double> spacing;                     // target spacing, transposed axis order
+  std::vector<std::string> normalization_schemes;  // one per channel
+  std::vector<bool> use_mask_for_norm;             // one per channel
   ResamplingSettings resampling_data{"resample_data_or_seg_to_shape", false, 3, 0, std::nullopt};
   ResamplingSettings resampling_seg{"resample_data_or_seg_to_shape", true, 1, 0, std::nullopt};
   ResamplingSettings resampling_probabilities{"resample_data_or_seg_to_shape", false, 1, 0, std::nullopt};
@@ -76,9 +75,12 @@ nlohmann::ordered_json configuration_to_json(const ConfigurationPlan& configurat
 // The plans document. Configurations in nnU-Net's order: 2d, 3d_lowres, 3d_fullres, 3d_cascade_fullres.
 nlohmann::ordered_json plans_to_json(const Plans& plans);
 
-// Writes the plans to `path` atomically (temp file in the same folder, then rename). When `path`
-// already holds plans, its configurations that these plans do not define (custom ones) are kept,
-// as nnU-Net's save_plans does (spec §3.8.7).
+// Writes the plans to `path` atomically (data::write_file_atomic). When `path` already holds plans,
+// its configurations that these plans do not define (custom ones) are kept, as nnU-Net's save_plans
+// does (spec §3.8.7). Throws InvalidInput, writing nothing, when `path` holds something else.
 void write_plans_file(const std::filesystem::path& path, const Plans& plans);
+// The check write_plans_file makes before writing: `path` does not exist or holds plans (an object
+// with a "configurations" object). Returns the existing document (null when there is none).
+nlohmann::ordered_json existing_plans_document(const std::filesystem::path& path);
 
 }  // namespace nnuc::planner

@@ -14,8 +14,8 @@ PoolAndConvProps get_pool_and_conv_props(const std::vector<double>& spacing, con
   NNUC_CHECK(patch_size.size() == dim, "get_pool_and_conv_props: patch_size has ", patch_size.size(),
              " entries, spacing has ", dim);
   for (std::size_t d = 0; d < dim; ++d) {
-    NNUC_CHECK(spacing[d] > 0.0 && std::isfinite(spacing[d]), "get_pool_and_conv_props: spacing[", d, "] = ",
-               spacing[d], ", expected a finite value > 0");
+    NNUC_CHECK(spacing[d] > 0.0 && std::isfinite(spacing[d]), "get_pool_and_conv_props: spacing[", d,
+               "] = ", spacing[d], ", expected a finite value > 0");
     NNUC_CHECK(patch_size[d] > 0.0 && std::isfinite(patch_size[d]), "get_pool_and_conv_props: patch_size[", d,
                "] = ", patch_size[d], ", expected a finite value > 0");
   }
@@ -80,8 +80,7 @@ PoolAndConvProps get_pool_and_conv_props(const std::vector<double>& spacing, con
 
 std::string network_class_name(NetworkClass network_class) {
   switch (network_class) {
-    case NetworkClass::PlainConvUNet:
-      return "dynamic_network_architectures.architectures.unet.PlainConvUNet";
+    case NetworkClass::PlainConvUNet: return "dynamic_network_architectures.architectures.unet.PlainConvUNet";
     case NetworkClass::ResidualEncoderUNet:
       return "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet";
   }
@@ -155,7 +154,7 @@ std::int64_t conv_feature_map_count(const NetworkTopology& t, const std::vector<
         const bool first = b == 0;
         const bool resized = first && out_size != size;
         const bool rechanneled = first && channels_in != t.features_per_stage[s];
-        total += 2 * f * volume(out_size);                        // conv1, conv2
+        total += 2 * f * volume(out_size);                          // conv1, conv2
         if (resized || rechanneled) total += f * volume(out_size);  // 1x1 skip projection
       }
       channels_in = t.features_per_stage[s];
@@ -174,20 +173,6 @@ std::int64_t conv_feature_map_count(const NetworkTopology& t, const std::vector<
     if (deep_supervision || j == stages - 2) total += static_cast<std::int64_t>(num_classes) * voxels;
   }
   return total;
-}
-
-std::vector<double> deep_supervision_weights(int n_stages) {
-  // With a single output nnU-Net's rule zeroes the only weight and divides 0 by 0.
-  NNUC_CHECK(n_stages >= 3, "deep_supervision_weights: n_stages = ", n_stages,
-             ", expected >= 3 (deep supervision needs at least two decoder outputs)");
-  const int outputs = n_stages - 1;
-  std::vector<double> weights(static_cast<std::size_t>(outputs));
-  for (int i = 0; i < outputs; ++i) weights[i] = 1.0 / std::ldexp(1.0, i);
-  weights[outputs - 1] = 0.0;
-  double sum = 0.0;
-  for (double w : weights) sum += w;
-  for (double& w : weights) w /= sum;
-  return weights;
 }
 
 }  // namespace nnuc::planner

@@ -11,10 +11,10 @@ namespace nnuc::planner {
 
 // Result of get_pool_and_conv_props (spec §3.5).
 struct PoolAndConvProps {
-  std::vector<int> num_pool_per_axis;                // poolings per axis
-  std::vector<std::vector<int>> strides;             // n_stages entries; strides[0] is all ones
-  std::vector<std::vector<int>> kernel_sizes;        // n_stages entries; 1 or 3 per axis
-  std::vector<std::int64_t> patch_size;              // input patch padded up to the divisor
+  std::vector<int> num_pool_per_axis;                    // poolings per axis
+  std::vector<std::vector<int>> strides;                 // n_stages entries; strides[0] is all ones
+  std::vector<std::vector<int>> kernel_sizes;            // n_stages entries; 1 or 3 per axis
+  std::vector<std::int64_t> patch_size;                  // input patch padded up to the divisor
   std::vector<std::int64_t> shape_must_be_divisible_by;  // 2^num_pool_per_axis
   int n_stages() const { return static_cast<int>(strides.size()); }
 };
@@ -38,17 +38,17 @@ std::string network_class_name(NetworkClass network_class);
 // Everything that determines a U-Net's shape and memory: what a memory model is given.
 struct NetworkTopology {
   NetworkClass network_class = NetworkClass::PlainConvUNet;
-  int dim = 3;                      // 2 or 3 spatial axes
-  int input_channels = 1;           // dataset channels (a cascade stage adds one-hot channels on top)
-  int output_channels = 2;          // real segmentation heads (spec §5.1)
-  int estimate_output_channels = 2; // len(dataset.json labels): nnU-Net's estimate quirk (spec §12.5)
+  int dim = 3;                       // 2 or 3 spatial axes
+  int input_channels = 1;            // dataset channels (a cascade stage adds one-hot channels on top)
+  int output_channels = 2;           // real segmentation heads (spec §5.1)
+  int estimate_output_channels = 2;  // len(dataset.json labels): nnU-Net's estimate quirk (spec §12.5)
   std::vector<int> features_per_stage;
   std::vector<std::vector<int>> kernel_sizes;  // per stage, per axis
   std::vector<std::vector<int>> strides;       // per stage, per axis; strides[0] all ones
   // PlainConvUNet: convolutions per encoder stage (n_conv_per_stage);
   // ResidualEncoderUNet: residual blocks per encoder stage (n_blocks_per_stage).
   std::vector<int> blocks_per_stage;
-  std::vector<int> conv_per_stage_decoder;     // n_stages - 1 entries
+  std::vector<int> conv_per_stage_decoder;  // n_stages - 1 entries
   int n_stages() const { return static_cast<int>(strides.size()); }
 };
 
@@ -63,10 +63,5 @@ std::vector<int> features_per_stage(int n_stages, int base_features, int max_fea
 //             (conv_per_stage_decoder: n_stages - 1).
 std::int64_t conv_feature_map_count(const NetworkTopology& topology, const std::vector<std::int64_t>& patch_size,
                                     int num_classes, bool deep_supervision);
-
-// Deep-supervision loss weights for a network with `n_stages` stages (spec §6.2): n_stages - 1
-// outputs, highest resolution first; w_i = 2^-i, the last (lowest resolution) set to 0, normalised to
-// sum 1. requires: n_stages >= 3 (with one output nnU-Net's rule is 0/0).
-std::vector<double> deep_supervision_weights(int n_stages);
 
 }  // namespace nnuc::planner

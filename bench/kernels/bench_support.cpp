@@ -95,11 +95,11 @@ Tensor random_labels(const Shape& shape, int classes, const Context& ctx) {
 void set_rates(benchmark::State& state, double flops_per_iteration, double bytes_per_iteration) {
   const double iterations = static_cast<double>(state.iterations());
   if (flops_per_iteration > 0)
-    state.counters["FLOP/s"] = benchmark::Counter(flops_per_iteration * iterations, benchmark::Counter::kIsRate,
-                                                  benchmark::Counter::kIs1000);
+    state.counters["FLOP/s"] =
+        benchmark::Counter(flops_per_iteration * iterations, benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   if (bytes_per_iteration > 0)
-    state.counters["bytes/s"] = benchmark::Counter(bytes_per_iteration * iterations, benchmark::Counter::kIsRate,
-                                                   benchmark::Counter::kIs1024);
+    state.counters["bytes/s"] =
+        benchmark::Counter(bytes_per_iteration * iterations, benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);
 }
 
 std::vector<StageShape> stages_3d() {
@@ -112,9 +112,9 @@ std::vector<StageShape> stages_3d() {
 
 std::vector<StageShape> stages_2d() {
   return {
-      {"2d_s0_512x32", Shape{12, 1, 512, 512, 32}}, {"2d_s1_256x64", Shape{12, 1, 256, 256, 64}},
+      {"2d_s0_512x32", Shape{12, 1, 512, 512, 32}},   {"2d_s1_256x64", Shape{12, 1, 256, 256, 64}},
       {"2d_s2_128x128", Shape{12, 1, 128, 128, 128}}, {"2d_s3_64x256", Shape{12, 1, 64, 64, 256}},
-      {"2d_s4_32x512", Shape{12, 1, 32, 32, 512}},   {"2d_s5_16x512", Shape{12, 1, 16, 16, 512}},
+      {"2d_s4_32x512", Shape{12, 1, 32, 32, 512}},    {"2d_s5_16x512", Shape{12, 1, 16, 16, 512}},
       {"2d_s6_8x512", Shape{12, 1, 8, 8, 512}},
   };
 }

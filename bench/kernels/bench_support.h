@@ -7,11 +7,10 @@
 //   This development machine (2 cores, AVX2 FMA): see bench/results/ for the measured figures.
 #pragma once
 
-#include <functional>
-#include <string>
-
 #include <benchmark/benchmark.h>
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "kernels/core/context.h"
@@ -55,10 +54,10 @@ std::vector<StageShape> stages_2d();
 }  // namespace nnuc::bench
 
 // Skip a GPU benchmark where no device is present.
-#define NNUC_BENCH_REQUIRE_GPU(state)                         \
-  do {                                                        \
-    if (::nnuc::bench::gpu() == nullptr) {                    \
-      (state).SkipWithError("no CUDA device");                \
-      return;                                                 \
-    }                                                         \
+#define NNUC_BENCH_REQUIRE_GPU(state)          \
+  do {                                         \
+    if (::nnuc::bench::gpu() == nullptr) {     \
+      (state).SkipWithError("no CUDA device"); \
+      return;                                  \
+    }                                          \
   } while (0)

@@ -62,10 +62,10 @@ void conv_bench(benchmark::State& state, std::string device, Op op, ConvCase c) 
   if (ctx == nullptr) return;
   const DType dtype = dtype_for(device);
   const Shape y_shape = conv_output_shape(c.x, c.w, c.geometry);
-  const Tensor x = bench::random_tensor(c.x, dtype, *ctx);                  // (N, D, H, W, Ci)
-  const Tensor w = bench::random_tensor(c.w, dtype, *ctx, -0.1, 0.1);       // (Co, kD, kH, kW, Ci)
+  const Tensor x = bench::random_tensor(c.x, dtype, *ctx);                    // (N, D, H, W, Ci)
+  const Tensor w = bench::random_tensor(c.w, dtype, *ctx, -0.1, 0.1);         // (Co, kD, kH, kW, Ci)
   const Tensor bias = bench::random_tensor(Shape{c.w[0]}, DType::f32, *ctx);  // (Co)
-  const Tensor dy = bench::random_tensor(y_shape, dtype, *ctx);             // (N, Do, Ho, Wo, Co)
+  const Tensor dy = bench::random_tensor(y_shape, dtype, *ctx);               // (N, Do, Ho, Wo, Co)
   time_iterations(state, *ctx, [&] {
     switch (op) {
       case Op::forward: benchmark::DoNotOptimize(conv_forward(*ctx, x, w, bias, c.geometry)); break;
@@ -83,17 +83,15 @@ void transpose_bench(benchmark::State& state, std::string device, Op op, Transpo
   if (ctx == nullptr) return;
   const DType dtype = dtype_for(device);
   const Shape y_shape = conv_transpose_output_shape(c.x, c.w, c.stride);
-  const Tensor x = bench::random_tensor(c.x, dtype, *ctx);                  // (N, D, H, W, Ci)
-  const Tensor w = bench::random_tensor(c.w, dtype, *ctx, -0.1, 0.1);       // (Ci, 2, 2, 2, Co)
+  const Tensor x = bench::random_tensor(c.x, dtype, *ctx);                    // (N, D, H, W, Ci)
+  const Tensor w = bench::random_tensor(c.w, dtype, *ctx, -0.1, 0.1);         // (Ci, 2, 2, 2, Co)
   const Tensor bias = bench::random_tensor(Shape{c.w[4]}, DType::f32, *ctx);  // (Co)
-  const Tensor dy = bench::random_tensor(y_shape, dtype, *ctx);             // (N, 2D, 2H, 2W, Co)
+  const Tensor dy = bench::random_tensor(y_shape, dtype, *ctx);               // (N, 2D, 2H, 2W, Co)
   time_iterations(state, *ctx, [&] {
     switch (op) {
       case Op::forward: benchmark::DoNotOptimize(conv_transpose_forward(*ctx, x, w, bias, c.stride)); break;
       case Op::backward_data: benchmark::DoNotOptimize(conv_transpose_backward_data(*ctx, dy, w, c.stride)); break;
-      case Op::backward_weight:
-        benchmark::DoNotOptimize(conv_transpose_backward_weight(*ctx, x, dy, c.stride));
-        break;
+      case Op::backward_weight: benchmark::DoNotOptimize(conv_transpose_backward_weight(*ctx, x, dy, c.stride)); break;
     }
   });
   const double mac = static_cast<double>(c.w[0]) * static_cast<double>(c.w[4]) *
@@ -123,7 +121,9 @@ ConvCase same_conv(const Shape& x, std::int64_t co, std::array<int, 3> kernel, s
 void add_conv(const std::string& family, const std::string& device, const std::string& name, const ConvCase& c) {
   for (Op op : {Op::forward, Op::backward_data, Op::backward_weight}) {
     const std::string full = family + "_" + op_name(op) + "/" + device + "/" + name;
-    benchmark::RegisterBenchmark(full.c_str(), conv_bench, device, op, c)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(full.c_str(), conv_bench, device, op, c)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   }
 }
 
@@ -156,7 +156,8 @@ int register_all() {
                same_conv(x, stages[1].shape[4], {3, 3, 3}, {2, 2, 2}));
     }
     // Anisotropic first stage: 1x3x3 kernel.
-    add_conv("conv3d", device, "aniso_1x3x3_16x128x128x32", same_conv(Shape{2, 16, 128, 128, 32}, 32, {1, 3, 3}, {1, 1, 1}));
+    add_conv("conv3d", device, "aniso_1x3x3_16x128x128x32",
+             same_conv(Shape{2, 16, 128, 128, 32}, 32, {1, 3, 3}, {1, 1, 1}));
     // 2-D stages: (1,3,3) kernel, D = 1; CPU at batch 2.
     for (const bench::StageShape& stage : bench::stages_2d()) {
       Shape x = stage.shape;
@@ -169,8 +170,8 @@ int register_all() {
       const bool reduce = cpu && index < 2;
       const Shape y = reduce ? halved(stages[index].shape) : stages[index].shape;
       const Shape x{y[0], y[1] / 2, y[2] / 2, y[3] / 2, stages[index + 1].shape[4]};
-      const std::string name = "up_s" + std::to_string(index + 1) + "_s" + std::to_string(index) +
-                               (reduce ? reduced_suffix(y) : "");
+      const std::string name =
+          "up_s" + std::to_string(index + 1) + "_s" + std::to_string(index) + (reduce ? reduced_suffix(y) : "");
       add_transpose(device, name, TransposeCase{x, Shape{x[4], 2, 2, 2, y[4]}, {2, 2, 2}});
     }
   }

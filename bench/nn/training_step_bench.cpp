@@ -42,9 +42,9 @@ double forward_flops(const nn::UNetConfig& config, int patch, int batch) {
   }
   for (int s = config.stages() - 2; s >= 0; --s) {
     const int f = config.features_per_stage[s], below = config.features_per_stage[s + 1];
-    flops += 2.0 * stage_voxels[s] * below * f;                                   // transposed conv
-    flops += 2.0 * stage_voxels[s] * 27 * (2.0 * f * f + double(f) * f);           // two decoder convs
-    flops += 2.0 * stage_voxels[s] * f * config.num_classes;                       // head
+    flops += 2.0 * stage_voxels[s] * below * f;                           // transposed conv
+    flops += 2.0 * stage_voxels[s] * 27 * (2.0 * f * f + double(f) * f);  // two decoder convs
+    flops += 2.0 * stage_voxels[s] * f * config.num_classes;              // head
   }
   return flops * batch;
 }
@@ -74,7 +74,11 @@ void BM_TrainingStepCuda(benchmark::State& state) {
   NNUC_BENCH_REQUIRE_GPU(state);
   run_step(state, *bench::gpu(), static_cast<int>(state.range(0)), 2, DType::bf16);
 }
-BENCHMARK(BM_TrainingStepCuda)->Name("unet_step/cuda/128x128x128_b2")->Arg(128)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_TrainingStepCuda)
+    ->Name("unet_step/cuda/128x128x128_b2")
+    ->Arg(128)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
 
 }  // namespace
 }  // namespace nnuc

@@ -1,6 +1,4 @@
 // Checkpoints: round trip of the training state, and rejection of damaged or mismatched files.
-#include "nn/training_state.h"
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +7,7 @@
 #include <random>
 
 #include "data/dataset/atomic_file.h"
+#include "nn/training_state.h"
 #include "nn/training_step.h"
 #include "tests/support/test_support.h"
 
@@ -32,7 +31,8 @@ UNetConfig config() {
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("nnuc_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(testing::rng()()));
+    dir_ = fs::temp_directory_path() /
+           ("nnuc_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(testing::rng()()));
     fs::create_directories(dir_);
     path_ = (dir_ / "checkpoint_latest.nnuc").string();
   }
@@ -85,7 +85,8 @@ TEST_F(CheckpointTest, RoundTripRestoresEverything) {
 
   UNet restored(Context::cpu(), config(), DType::f32, 2);  // other seed: other weights
   SGD restored_optimizer(Context::cpu(), restored.parameters(), OptimizerConfig{});
-  const TrainingState state = restore_checkpoint(load_checkpoint(path_), path_, Context::cpu(), restored, restored_optimizer);
+  const TrainingState state =
+      restore_checkpoint(load_checkpoint(path_), path_, Context::cpu(), restored, restored_optimizer);
   EXPECT_EQ(state.epoch, 7);
   EXPECT_EQ(state.log["train_losses"][1].get<double>(), 0.25);
   std::mt19937_64 engine;
@@ -98,7 +99,8 @@ TEST_F(CheckpointTest, RoundTripRestoresEverything) {
   for (std::size_t i = 0; i < a.size(); ++i)
     EXPECT_EQ(a[i].var->value().to_vector<float>(), b[i].var->value().to_vector<float>()) << a[i].name;
   auto sa = optimizer.state(), sb = restored_optimizer.state();
-  for (std::size_t i = 0; i < sa.size(); ++i) EXPECT_EQ(sa[i].second->to_vector<float>(), sb[i].second->to_vector<float>());
+  for (std::size_t i = 0; i < sa.size(); ++i)
+    EXPECT_EQ(sa[i].second->to_vector<float>(), sb[i].second->to_vector<float>());
 }
 
 TEST_F(CheckpointTest, RejectsTruncatedCorruptedAndForeignFiles) {

@@ -11,9 +11,10 @@ namespace nnuc::nn {
 namespace {
 
 TEST(DeepSupervision, WeightsOfAppendixA7) {
-  const std::vector<std::vector<double>> expected = {
-      {0.6667, 0.3333, 0}, {0.5714, 0.2857, 0.1429, 0}, {0.5333, 0.2667, 0.1333, 0.0667, 0},
-      {0.5161, 0.2581, 0.1290, 0.0645, 0.0323, 0}};
+  const std::vector<std::vector<double>> expected = {{0.6667, 0.3333, 0},
+                                                     {0.5714, 0.2857, 0.1429, 0},
+                                                     {0.5333, 0.2667, 0.1333, 0.0667, 0},
+                                                     {0.5161, 0.2581, 0.1290, 0.0645, 0.0323, 0}};
   for (const auto& row : expected) {
     const auto weights = deep_supervision_weights(static_cast<int>(row.size()));
     for (std::size_t i = 0; i < row.size(); ++i) EXPECT_NEAR(weights[i], row[i], 5e-5);
@@ -34,7 +35,8 @@ UNetConfig tiny_config(bool two_d) {
   config.num_classes = 3;
   config.features_per_stage = {8, 16, 32};
   config.kernel_sizes.assign(3, two_d ? Triple{1, 3, 3} : Triple{3, 3, 3});
-  config.strides = {Triple{1, 1, 1}, two_d ? Triple{1, 2, 2} : Triple{2, 2, 2}, two_d ? Triple{1, 2, 2} : Triple{2, 2, 2}};
+  config.strides = {Triple{1, 1, 1}, two_d ? Triple{1, 2, 2} : Triple{2, 2, 2},
+                    two_d ? Triple{1, 2, 2} : Triple{2, 2, 2}};
   config.n_conv_per_stage = {2, 2, 2};
   config.n_conv_per_stage_decoder = {2, 2};
   return config;

@@ -56,7 +56,8 @@ TEST(UNet, OutputsHighestResolutionFirst) {
 }
 
 TEST(UNet, InitializationIsSeededAndKaiming) {
-  UNet a(Context::cpu(), default_3d_config(1, 3), DType::f32, 42), b(Context::cpu(), default_3d_config(1, 3), DType::f32, 42);
+  UNet a(Context::cpu(), default_3d_config(1, 3), DType::f32, 42),
+      b(Context::cpu(), default_3d_config(1, 3), DType::f32, 42);
   auto pa = a.parameters(), pb = b.parameters();
   ASSERT_EQ(pa.size(), pb.size());
   EXPECT_EQ(pa[0].name, "encoder.0.0.conv.weight");
@@ -89,7 +90,8 @@ TEST(UNet, WholeNetworkDirectionalGradcheck) {
   for (EncoderKind kind : {EncoderKind::Plain, EncoderKind::Residual}) {
     UNet net(Context::cpu(), small_config(kind), DType::f64, testing::test_seed());
     std::vector<Tensor> inputs;
-    std::vector<bool> requires;
+    std::vector<bool>
+    requires;
     for (const NamedParameter& p : net.parameters()) {
       // Residual-branch norms start at zero (spec §5.5); perturb them so every path carries gradient.
       Tensor value = p.var->value().copy_to(Context::cpu());
@@ -97,7 +99,8 @@ TEST(UNet, WholeNetworkDirectionalGradcheck) {
       requires.push_back(true);
     }
     if (kind == EncoderKind::Residual) {
-      for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = testing::random_uniform(inputs[i].shape(), DType::f64, -0.5, 0.5);
+      for (std::size_t i = 0; i < inputs.size(); ++i)
+        inputs[i] = testing::random_uniform(inputs[i].shape(), DType::f64, -0.5, 0.5);
     }
     inputs.push_back(testing::random_uniform(Shape{2, 4, 8, 8, 2}, DType::f64));
     requires.push_back(true);

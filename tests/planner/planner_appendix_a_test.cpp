@@ -5,7 +5,9 @@
 
 #include <cmath>
 
+#include "data/preprocess/normalization.h"
 #include "kernels/core/error.h"
+#include "nn/loss.h"
 #include "planner/memory_model.h"
 #include "planner/planner.h"
 #include "planner/topology.h"
@@ -39,13 +41,13 @@ class AppendixAHippocampus : public ::testing::Test {
 
 TEST_F(AppendixAHippocampus, InputsAndSharedRules) {
   EXPECT_EQ(fixture_.dataset.num_training, 260);
-  EXPECT_EQ(fixture_.dataset.num_label_entries, 3);
+  EXPECT_EQ(fixture_.dataset.labels.size(), 3u);
   const std::array<double, 3> target = fullres_target_spacing(fixture_.fingerprint);
   EXPECT_EQ(target, (std::array<double, 3>{1.0, 1.0, 1.0}));
   const Transpose t = determine_transpose(target);
   EXPECT_EQ(t.forward, (std::array<int, 3>{0, 1, 2}));
   EXPECT_EQ(median_resampled_shape(fixture_.fingerprint, target), (std::array<double, 3>{36.0, 50.0, 35.0}));
-  EXPECT_EQ(normalization_scheme_for_channel("MRI"), "ZScoreNormalization");
+  EXPECT_EQ(data::normalization_scheme_for_channel_name("MRI"), data::NormalizationScheme::ZScore);
   EXPECT_GE(fixture_.fingerprint.median_relative_size_after_cropping, 0.75);
 }
 
@@ -61,8 +63,8 @@ TEST_F(AppendixAHippocampus, FullresIntermediateValues) {
   EXPECT_EQ(props.patch_size, (Ints{40, 56, 40}));
   EXPECT_EQ(features_per_stage(4, 32, 320), (std::vector<int>{32, 64, 128, 256}));
 
-  const ConfigurationPlan plan = plan_configuration(context_, spacing, median, false, "nnUNetPlans_3d_fullres",
-                                                    36.0 * 50.0 * 35.0 * 260.0);
+  const ConfigurationPlan plan =
+      plan_configuration(context_, spacing, median, false, "nnUNetPlans_3d_fullres", 36.0 * 50.0 * 35.0 * 260.0);
   EXPECT_EQ(model_.estimate(plan.network, plan.patch_size), 19174400);
   EXPECT_EQ(model_.batch_for_budget(plan.network, plan.patch_size, context_.budget, 1000), 58);
   EXPECT_EQ(plan.batch_size, 9);  // the 5 % cap: round(36*50*35*260*0.05 / (40*56*40)) = 9
@@ -131,8 +133,7 @@ TEST(AppendixATopology, AnisotropicWalkThrough) {
   const PoolAndConvProps p = get_pool_and_conv_props({3.6, 0.625, 0.625}, {20, 320, 320});
   EXPECT_EQ(p.num_pool_per_axis, (std::vector<int>{2, 6, 6}));
   EXPECT_EQ(p.strides, (IntLists{{1, 1, 1}, {1, 2, 2}, {1, 2, 2}, {2, 2, 2}, {2, 2, 2}, {1, 2, 2}, {1, 2, 2}}));
-  EXPECT_EQ(p.kernel_sizes,
-            (IntLists{{1, 3, 3}, {1, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}}));
+  EXPECT_EQ(p.kernel_sizes, (IntLists{{1, 3, 3}, {1, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}}));
   EXPECT_EQ(p.shape_must_be_divisible_by, (Ints{4, 64, 64}));
   EXPECT_EQ(p.patch_size, (Ints{20, 320, 320}));
 }
@@ -154,12 +155,12 @@ NetworkTopology uniform_topology(NetworkClass network_class, int dim, std::vecto
 
 // A.3 (and the reference values in residual_encoder_unet_planners.py).
 TEST(AppendixAFeatureMaps, ReferenceCounts) {
-  const NetworkTopology resenc3d = uniform_topology(NetworkClass::ResidualEncoderUNet, 3,
-                                                    {32, 64, 128, 256, 320, 320}, {1, 3, 4, 6, 6, 6}, {1, 1, 1, 1, 1});
+  const NetworkTopology resenc3d = uniform_topology(NetworkClass::ResidualEncoderUNet, 3, {32, 64, 128, 256, 320, 320},
+                                                    {1, 3, 4, 6, 6, 6}, {1, 1, 1, 1, 1});
   EXPECT_EQ(conv_feature_map_count(resenc3d, {128, 128, 128}, 3, true), 558319104);
-  const NetworkTopology resenc2d = uniform_topology(NetworkClass::ResidualEncoderUNet, 2,
-                                                    {32, 64, 128, 256, 512, 512, 512}, {1, 3, 4, 6, 6, 6, 6},
-                                                    {1, 1, 1, 1, 1, 1});
+  const NetworkTopology resenc2d =
+      uniform_topology(NetworkClass::ResidualEncoderUNet, 2, {32, 64, 128, 256, 512, 512, 512}, {1, 3, 4, 6, 6, 6, 6},
+                       {1, 1, 1, 1, 1, 1});
   EXPECT_EQ(conv_feature_map_count(resenc2d, {512, 512}, 3, true), 129793792);
   const NetworkTopology plain3d = uniform_topology(NetworkClass::PlainConvUNet, 3, {32, 64, 128, 256, 320, 320},
                                                    {2, 2, 2, 2, 2, 2}, {2, 2, 2, 2, 2});
@@ -173,7 +174,7 @@ TEST(AppendixADeepSupervision, Weights) {
                                                      {0.5333, 0.2667, 0.1333, 0.0667, 0},
                                                      {0.5161, 0.2581, 0.1290, 0.0645, 0.0323, 0}};
   for (const auto& e : expected) {
-    const std::vector<double> w = deep_supervision_weights(static_cast<int>(e.size()) + 1);
+    const std::vector<double> w = nn::deep_supervision_weights(static_cast<int>(e.size()));
     ASSERT_EQ(w.size(), e.size());
     double sum = 0;
     for (std::size_t i = 0; i < w.size(); ++i) {
@@ -183,7 +184,7 @@ TEST(AppendixADeepSupervision, Weights) {
     EXPECT_DOUBLE_EQ(sum, 1.0);
     EXPECT_EQ(w.back(), 0.0);
   }
-  EXPECT_THROW(deep_supervision_weights(2), InvalidInput);
+  EXPECT_EQ(nn::deep_supervision_weights(1), std::vector<double>{1.0});  // no deep supervision
 }
 
 }  // namespace

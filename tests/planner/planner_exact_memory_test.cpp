@@ -42,7 +42,7 @@ std::optional<PoolAndConvProps> predecessor_on_shrink_path(const ConfigurationPl
 // Checks every invariant of one configuration sized by the exact model. `dataset_voxels` is the
 // approx_n_voxels of the batch cap (nullopt: the batch is only checked to fit).
 void check_exact_configuration(const std::string& what, const ConfigurationPlan& plan, const PlannerPreset& preset,
-                               const DatasetDescription& dataset, const ExactMemoryModel& model,
+                               const data::DatasetJson& dataset, const ExactMemoryModel& model,
                                const MemoryBudget& budget, std::optional<double> dataset_voxels) {
   SCOPED_TRACE(what);
   EXPECT_EQ(plan.memory_model, "exact");
@@ -63,7 +63,7 @@ void check_exact_configuration(const std::string& what, const ConfigurationPlan&
   // The batch: the largest that fits, capped by the dataset coverage, at least the minimum.
   if (dataset_voxels) {
     const std::int64_t cap = round_half_even_to_int(*dataset_voxels * preset.max_dataset_covered /
-                                                     static_cast<double>(voxels(plan.patch_size)));
+                                                    static_cast<double>(voxels(plan.patch_size)));
     const bool next_fits = model.fits(plan.network, plan.batch_size + 1, plan.patch_size, budget);
     if (plan.batch_size > preset.min_batch_size) {
       EXPECT_LE(plan.batch_size, cap);
@@ -94,8 +94,8 @@ void check_exact_plans(const std::string& fixture, const PlannerPreset& preset, 
                               budget, fullres_voxels);
   }
   if (plans.configuration_3d_lowres) {
-    check_exact_configuration(where + " 3d_lowres", *plans.configuration_3d_lowres, preset, data.dataset, model,
-                              budget, std::nullopt);
+    check_exact_configuration(where + " 3d_lowres", *plans.configuration_3d_lowres, preset, data.dataset, model, budget,
+                              std::nullopt);
   }
   ASSERT_TRUE(plans.configuration_2d.has_value());
   const ConfigurationPlan& plan_2d = *plans.configuration_2d;
@@ -142,7 +142,8 @@ TEST(PlannerExactMemory, PredictionIsTheDeviceTotalOfTheModelledStepAndIsCached)
   const Plans plans = plan_experiment(data.dataset, data.fingerprint, options);
   const ConfigurationPlan& plan = *plans.configuration_3d_fullres;
   const ExactMemoryModel model;
-  const nn::TrainingStepMemory memory = nn::predict_training_step_memory(model.step_spec(plan.network, 2, plan.patch_size));
+  const nn::TrainingStepMemory memory =
+      nn::predict_training_step_memory(model.step_spec(plan.network, 2, plan.patch_size));
   EXPECT_EQ(model.step_spec(plan.network, 2, plan.patch_size).activations, DType::bf16);
   EXPECT_EQ(memory.fixed_overhead, nn::kCudaFixedOverheadBytes);
   EXPECT_EQ(memory.workspace_cap, kDefaultWorkspaceCap);
@@ -199,15 +200,14 @@ TEST(PlannerExactMemory, BudgetResolution) {
 fixtures::FixtureDataset tiny_dataset() {
   fixtures::FixtureDataset data;
   data.dataset.channel_names = {"MRI"};
-  data.dataset.num_label_entries = 3;
-  data.dataset.num_output_channels = 3;
+  data.dataset.labels = {{"background", {0}, false}, {"a", {1}, false}, {"b", {2}, false}};
   data.dataset.num_training = 60;
   data.dataset.file_ending = ".nii.gz";
   for (int i = 0; i < 60; ++i) {
     data.fingerprint.spacings.push_back({1.0, 1.0, 1.0});
     data.fingerprint.shapes_after_crop.push_back({16, 20 + (i % 3) - 1, 16});
   }
-  data.fingerprint.foreground_intensity_properties_per_channel = nlohmann::ordered_json::object();
+  data.fingerprint.foreground_intensity_properties_per_channel = {data::IntensityProperties{}};
   return data;
 }
 

@@ -74,8 +74,7 @@ TEST(PlannerMemoryModel, NnunetModelScalesWithTheGpuTarget) {
     // minimum batch of 2 and rounding of the batch to nearest).
     const NnunetMemoryModel model(options.preset.reference);
     const double e = static_cast<double>(model.estimate(c.network, c.patch_size));
-    EXPECT_LE(e / 2 * static_cast<double>(c.batch_size) - 0.5 * e,
-              model.reference_value(3, MemoryBudget{gb}));
+    EXPECT_LE(e / 2 * static_cast<double>(c.batch_size) - 0.5 * e, model.reference_value(3, MemoryBudget{gb}));
     previous_voxels = voxels;
     previous_batch = c.batch_size;
   }

@@ -1,15 +1,21 @@
-// Python/numpy arithmetic of the planner: expected values are what CPython 3.11 / numpy 2.4 return
+// Python/numpy arithmetic of the planner (with the float64 percentile and median it takes from
+// data/preprocess/numpy_stats.h): expected values are what CPython 3.11 / numpy 2.4 return
 // for the same inputs (noted beside each).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "data/preprocess/numpy_stats.h"
 #include "kernels/core/error.h"
 #include "planner/numeric.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc::planner {
 namespace {
+
+// The planner's np.percentile / np.median of float64 values: data/preprocess/numpy_stats.h.
+double percentile(const std::vector<double>& values, double q) { return data::numpy_percentile_f64(values, q); }
+double median(const std::vector<double>& values) { return data::numpy_median_f64(values); }
 
 TEST(PlannerNumeric, RoundHalfEvenLikePython) {
   // round(0.5), round(1.5), round(2.5), round(-0.5), round(-1.5) -> 0 2 2 0 -2
@@ -36,10 +42,10 @@ TEST(PlannerNumeric, RoundHalfEvenLikePython) {
 
 TEST(PlannerNumeric, PercentileMatchesNumpyLinear) {
   const std::vector<double> v{0.7, 0.8, 0.9, 1.25, 3.6, 3.0, 2.2, 0.625, 1.1, 4.0, 0.33};
-  EXPECT_EQ(percentile(v, 10), 0.625);                 // np.percentile(v, 10)
-  EXPECT_EQ(percentile(v, 50), 1.1);                   // np.percentile(v, 50)
-  EXPECT_EQ(percentile(v, 90), 3.6);                   // np.percentile(v, 90)
-  EXPECT_EQ(percentile(v, 33.3), 0.833);               // np.percentile(v, 33.3)
+  EXPECT_EQ(percentile(v, 10), 0.625);    // np.percentile(v, 10)
+  EXPECT_EQ(percentile(v, 50), 1.1);      // np.percentile(v, 50)
+  EXPECT_EQ(percentile(v, 90), 3.6);      // np.percentile(v, 90)
+  EXPECT_EQ(percentile(v, 33.3), 0.833);  // np.percentile(v, 33.3)
   EXPECT_EQ(percentile({3.6, 3.0, 3.6, 4.0, 2.2, 3.3}, 10), 2.6);
   EXPECT_EQ(percentile({5, 1, 2, 8}, 50), 3.5);
   EXPECT_EQ(percentile({5, 1, 2, 8, 100}, 10), 1.4);

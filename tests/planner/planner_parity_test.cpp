@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset/atomic_file.h"
 #include "planner/planner.h"
 #include "tests/planner/planner_fixtures.h"
 
@@ -83,11 +84,12 @@ void compare(const Json& expected, const Json& actual, const std::string& path, 
   if (expected != actual) diffs.push_back(path + ": nnU-Net " + expected.dump() + ", ours " + actual.dump());
 }
 
-Json manifest() { return read_json_file(fixtures::fixtures_dir() / "manifest.json"); }
+Json manifest() { return data::read_json_file((fixtures::fixtures_dir() / "manifest.json").string()); }
 
 // The comparison itself must catch every kind of difference, or the parity test proves nothing.
 TEST(PlannerParity, ComparatorReportsEveryKindOfDifference) {
-  const Json base = read_json_file(fixtures::fixtures_dir() / "liver_ct_like" / "ExperimentPlanner.json");
+  const Json base =
+      data::read_json_file((fixtures::fixtures_dir() / "liver_ct_like" / "ExperimentPlanner.json").string());
   std::vector<std::string> none;
   compare(base, base, "", none);
   EXPECT_TRUE(none.empty());
@@ -158,7 +160,7 @@ TEST(PlannerParity, EveryFixtureMatchesNnunetFieldByField) {
     }
     const Plans plans = plan_experiment(fixture.dataset, fixture.fingerprint, options);
     const Json ours = plans_to_json(plans);
-    const Json theirs = read_json_file(fixtures::fixtures_dir() / run.at("plans").get<std::string>());
+    const Json theirs = data::read_json_file((fixtures::fixtures_dir() / run.at("plans").get<std::string>()).string());
 
     std::vector<std::string> diffs;
     compare(theirs, ours, "", diffs);

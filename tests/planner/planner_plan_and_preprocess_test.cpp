@@ -1,20 +1,20 @@
 // plan_and_preprocess (`nnuc plan`): a synthetic tiny dataset verified, fingerprinted, planned with the
 // exact memory model and preprocessed, every output parsed back; a dataset that fails verification
 // refused unless verification is switched off; planning from a fingerprint alone; gt_segmentations/
-// copies; an existing fingerprint reused only while the raw dataset it was made from is unchanged.
-#include "planner/plan_and_preprocess.h"
-
+// copies; an existing fingerprint reused only while the raw dataset it was made from is unchanged; a
+// refused plan from a fingerprint writes nothing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "data/dataset/atomic_file.h"
 #include "data/preprocess/preprocess_dataset.h"
 #include "data/preprocess/store.h"
 #include "data/synth/synth.h"
-#include "planner/fingerprint.h"
+#include "planner/plan_and_preprocess.h"
 #include "tests/data/raw_dataset_fixture.h"
 #include "tests/planner/planner_fixtures.h"
 #include "tests/support/test_support.h"
@@ -58,11 +58,10 @@ TEST(PlanAndPreprocess, TinySyntheticDatasetEndToEnd) {
   const std::string out = root / "preprocessed/Dataset900_SynthTiny";
   EXPECT_EQ(result.output_folder, out);
   EXPECT_EQ(result.plans_file, out + "/nnUNetPlans.json");
-  EXPECT_NO_THROW(load_dataset_json(out + "/dataset.json"));
+  EXPECT_NO_THROW(data::load_dataset_json(out + "/dataset.json"));
   EXPECT_EQ(data::read_fingerprint(out + "/dataset_fingerprint.json").spacings.size(), 5u);
-  EXPECT_EQ(load_fingerprint(out + "/dataset_fingerprint.json").spacings.size(), 5u);
 
-  const nlohmann::ordered_json plans = read_json_file(out + "/nnUNetPlans.json");
+  const nlohmann::ordered_json plans = data::read_json_file(out + "/nnUNetPlans.json");
   EXPECT_EQ(plans.at("dataset_name"), "Dataset900_SynthTiny");
   for (const std::string name : {"2d", "3d_fullres"}) {
     SCOPED_TRACE(name);
@@ -73,7 +72,8 @@ TEST(PlanAndPreprocess, TinySyntheticDatasetEndToEnd) {
     EXPECT_GT(configuration.at("predicted_peak_bytes").get<std::uint64_t>(), nn::kCudaFixedOverheadBytes);
     const std::string folder = out + "/" + configuration.at("data_identifier").get<std::string>();
     EXPECT_EQ(count_files(folder, ".nnuc"), 5u);
-    const data::PreprocessedCaseFile file = data::PreprocessedCaseFile::open(data::preprocessed_case_path(folder, "case_000"));
+    const data::PreprocessedCaseFile file =
+        data::PreprocessedCaseFile::open(data::preprocessed_case_path(folder, "case_000"));
     EXPECT_EQ(file.data().shape.rank(), 4);
     EXPECT_EQ(file.data().shape[0], 1);
     EXPECT_FALSE(file.properties().class_locations.empty());
@@ -158,7 +158,7 @@ TEST(PlanAndPreprocess, ReusesTheFingerprintOnlyWhileTheRawDatasetIsUnchanged) {
   EXPECT_TRUE(plan_and_preprocess(options).fingerprint_reused);
 
   // A fingerprint edited after extraction, or one without a source record (e.g. nnU-Net's), is not trusted.
-  nlohmann::ordered_json edited = read_json_file(fingerprint);
+  nlohmann::ordered_json edited = data::read_json_file(fingerprint);
   edited["median_relative_size_after_cropping"] = 0.5;
   data::write_file_atomic(fingerprint, edited.dump(4));
   EXPECT_EQ(plan_and_preprocess(options).fingerprint_note,
@@ -201,7 +201,7 @@ TEST(PlanAndPreprocess, RefusesADatasetThatFailsVerification) {
   TempFolder root;
   const std::string raw = write_tiny_dataset(root);
   // dataset.json promises one case more than imagesTr holds.
-  nlohmann::ordered_json dataset = read_json_file(raw + "/dataset.json");
+  nlohmann::ordered_json dataset = data::read_json_file(raw + "/dataset.json");
   dataset["numTraining"] = 6;
   data::write_file_atomic(raw + "/dataset.json", dataset.dump(2));
 
@@ -235,8 +235,8 @@ TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
   options.memory_model = MemoryModelKind::nnunet;
   const PlanAndPreprocessResult result = plan_and_preprocess(options);
   EXPECT_EQ(result.budget.budget.bytes(), 8ull << 30);
-  const nlohmann::ordered_json expected = read_json_file(fixture / "ExperimentPlanner.json");
-  const nlohmann::ordered_json written = read_json_file(root / "Dataset909_spleen_ct_like/nnUNetPlans.json");
+  const nlohmann::ordered_json expected = data::read_json_file((fixture / "ExperimentPlanner.json").string());
+  const nlohmann::ordered_json written = data::read_json_file(root / "Dataset909_spleen_ct_like/nnUNetPlans.json");
   for (const std::string name : {"2d", "3d_lowres", "3d_fullres"}) {
     EXPECT_EQ(written["configurations"][name]["patch_size"], expected["configurations"][name]["patch_size"]) << name;
     EXPECT_EQ(written["configurations"][name]["batch_size"], expected["configurations"][name]["batch_size"]) << name;
@@ -249,6 +249,79 @@ TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
 
   options.configurations = {"4d"};
   EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
+}
+
+// A run from a fingerprint checks both inputs before it writes anything: refused, it leaves the output
+// folder (here a valid fingerprint beside the plans made from it) exactly as it was, and the error
+// names the file the user passed.
+TEST(PlanAndPreprocess, ARefusedPlanFromAFingerprintWritesNothing) {
+  TempFolder root;
+  const fs::path fixture = fixtures::fixtures_dir() / "spleen_ct_like";
+  PlanAndPreprocessOptions options;
+  options.fingerprint_file = (fixture / "dataset_fingerprint.json").string();
+  options.dataset_json_file = (fixture / "dataset.json").string();
+  options.preprocessed_root = root / "preprocessed";
+  options.dataset_name = "Dataset909_spleen_ct_like";
+  options.memory_model = MemoryModelKind::nnunet;
+  plan_and_preprocess(options);
+  const std::string out = root / "preprocessed/Dataset909_spleen_ct_like";
+  std::map<std::string, std::string> before;
+  for (const auto& entry : fs::directory_iterator(out))
+    before[entry.path().filename().string()] = testing::read_bytes(entry.path().string());
+  ASSERT_EQ(before.size(), 3u);  // dataset.json, dataset_fingerprint.json, nnUNetPlans.json
+
+  auto expect_refused = [&](const PlanAndPreprocessOptions& bad, const std::string& named, const std::string& why) {
+    try {
+      plan_and_preprocess(bad);
+      ADD_FAILURE() << "accepted " << named;
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+    std::map<std::string, std::string> after;
+    for (const auto& entry : fs::directory_iterator(out))
+      after[entry.path().filename().string()] = testing::read_bytes(entry.path().string());
+    EXPECT_EQ(after, before) << "a refused run changed the output folder";
+  };
+
+  // A fingerprint that is not one (a spacing of 0).
+  nlohmann::ordered_json broken = data::read_json_file(options.fingerprint_file);
+  broken["spacings"][1][2] = 0.0;
+  const std::string broken_fingerprint = root / "broken_fingerprint.json";
+  data::write_file_atomic(broken_fingerprint, broken.dump(4));
+  PlanAndPreprocessOptions bad = options;
+  bad.fingerprint_file = broken_fingerprint;
+  expect_refused(bad, broken_fingerprint, "spacings");
+
+  // A dataset.json that is not valid.
+  nlohmann::ordered_json dataset = data::read_json_file(options.dataset_json_file);
+  dataset["labels"].erase("background");
+  const std::string broken_dataset = root / "broken_dataset.json";
+  data::write_file_atomic(broken_dataset, dataset.dump(4));
+  bad = options;
+  bad.dataset_json_file = broken_dataset;
+  expect_refused(bad, broken_dataset, "background");
+
+  // A fingerprint of another dataset (two channels for a one-channel dataset.json).
+  nlohmann::ordered_json two_channels = data::read_json_file(options.fingerprint_file);
+  two_channels["foreground_intensity_properties_per_channel"]["1"] =
+      two_channels["foreground_intensity_properties_per_channel"]["0"];
+  const std::string other_fingerprint = root / "other_fingerprint.json";
+  data::write_file_atomic(other_fingerprint, two_channels.dump(4));
+  bad = options;
+  bad.fingerprint_file = other_fingerprint;
+  expect_refused(bad, other_fingerprint, "2 channels");
+
+  // Refused too when the existing plans file is not plans: the inputs are not copied over either.
+  testing::write_bytes(out + "/nnUNetPlans.json", "[1, 2, 3]");
+  before["nnUNetPlans.json"] = "[1, 2, 3]";
+  nlohmann::ordered_json edited = data::read_json_file(options.fingerprint_file);
+  edited["median_relative_size_after_cropping"] = 0.5;
+  const std::string edited_fingerprint = root / "edited_fingerprint.json";
+  data::write_file_atomic(edited_fingerprint, edited.dump(4));
+  bad = options;
+  bad.fingerprint_file = edited_fingerprint;
+  expect_refused(bad, out + "/nnUNetPlans.json", "not plans");
 }
 
 }  // namespace

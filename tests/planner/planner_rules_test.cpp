@@ -5,6 +5,9 @@
 
 #include <fstream>
 
+#include "data/dataset/atomic_file.h"
+#include "data/preprocess/normalization.h"
+#include "data/preprocess/numpy_stats.h"
 #include "kernels/core/error.h"
 #include "planner/numeric.h"
 #include "planner/planner.h"
@@ -15,30 +18,38 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-Fingerprint make_fingerprint(std::vector<std::array<double, 3>> spacings,
-                             std::vector<std::array<std::int64_t, 3>> shapes, double relative_size = 1.0) {
-  Fingerprint f;
+data::DatasetFingerprint make_fingerprint(std::vector<std::array<double, 3>> spacings,
+                                          std::vector<std::array<std::int64_t, 3>> shapes, double relative_size = 1.0) {
+  data::DatasetFingerprint f;
   f.spacings = std::move(spacings);
   f.shapes_after_crop = std::move(shapes);
   f.median_relative_size_after_cropping = relative_size;
-  f.foreground_intensity_properties_per_channel = Json::parse(R"({"0": {"mean": 10.0}})");
+  data::IntensityProperties properties;
+  properties.mean = 10.0;
+  f.foreground_intensity_properties_per_channel = {properties};
   return f;
 }
 
-DatasetDescription make_dataset(std::vector<std::string> channels, int labels, std::int64_t cases,
-                                std::string ending = ".nii.gz") {
-  DatasetDescription d;
+// `labels` entries: background 0 and the foreground labels 1 .. labels - 1.
+data::DatasetJson make_dataset(std::vector<std::string> channels, int labels, std::int64_t cases,
+                               std::string ending = ".nii.gz") {
+  data::DatasetJson d;
   d.channel_names = std::move(channels);
-  d.num_label_entries = labels;
-  d.num_output_channels = labels;
+  for (int label = 0; label < labels; ++label) {
+    d.labels.push_back({label == 0 ? "background" : "label" + std::to_string(label), {label}, false});
+  }
   d.num_training = cases;
   d.file_ending = std::move(ending);
   return d;
 }
 
+std::string scheme_for(const std::string& channel_name) {
+  return data::normalization_scheme_name(data::normalization_scheme_for_channel_name(channel_name));
+}
+
 TEST(PlannerRules, TargetSpacingIsTheMedianForIsotropicData) {
-  const Fingerprint f = make_fingerprint({{1.0, 0.8, 0.8}, {1.2, 0.7, 0.7}, {0.9, 0.75, 0.75}},
-                                         {{100, 200, 200}, {90, 210, 190}, {110, 190, 210}});
+  const data::DatasetFingerprint f = make_fingerprint({{1.0, 0.8, 0.8}, {1.2, 0.7, 0.7}, {0.9, 0.75, 0.75}},
+                                                      {{100, 200, 200}, {90, 210, 190}, {110, 190, 210}});
   EXPECT_EQ(fullres_target_spacing(f), (std::array<double, 3>{1.0, 0.75, 0.75}));
   const std::array<double, 3> overwrite{2.0, 0.5, 0.5};
   EXPECT_EQ(fullres_target_spacing(f, overwrite), overwrite);
@@ -54,8 +65,8 @@ TEST(PlannerRules, TenthPercentileRuleForAnisotropicData) {
     spacings.push_back({s, 0.7, 0.7});
     shapes.push_back({20, 300, 310});
   }
-  const Fingerprint f = make_fingerprint(spacings, shapes);
-  EXPECT_EQ(fullres_target_spacing(f)[0], percentile(z, 10));  // 3.0
+  const data::DatasetFingerprint f = make_fingerprint(spacings, shapes);
+  EXPECT_EQ(fullres_target_spacing(f)[0], data::numpy_percentile_f64(z, 10));  // 3.0
   EXPECT_EQ(fullres_target_spacing(f)[0], 3.0);
   EXPECT_EQ(fullres_target_spacing(f)[1], 0.7);
 
@@ -64,7 +75,7 @@ TEST(PlannerRules, TenthPercentileRuleForAnisotropicData) {
   for (auto& s : fine) s[1] = s[2] = 1.5;
   fine[0][0] = 0.5;
   fine[7][0] = 0.6;
-  const Fingerprint g = make_fingerprint(fine, shapes);
+  const data::DatasetFingerprint g = make_fingerprint(fine, shapes);
   EXPECT_EQ(fullres_target_spacing(g)[0], 1.5 + 1e-5);  // the 10th percentile is 0.6
 
   // Not enough anisotropy in voxels (20 x 3 >= 55): the median stays.
@@ -97,7 +108,7 @@ TEST(PlannerRules, TransposePutsTheCoarsestAxisFirst) {
 
 TEST(PlannerRules, MedianResampledShapeRoundsHalfToEvenPerCase) {
   // 0.5 / 1.0 * 5 = 2.5 -> 2; 0.5 / 1.0 * 7 = 3.5 -> 4; median of (2, 4) = 3.
-  const Fingerprint f = make_fingerprint({{0.5, 1.0, 2.0}, {0.5, 1.0, 2.0}}, {{5, 10, 9}, {7, 11, 3}});
+  const data::DatasetFingerprint f = make_fingerprint({{0.5, 1.0, 2.0}, {0.5, 1.0, 2.0}}, {{5, 10, 9}, {7, 11, 3}});
   EXPECT_EQ(median_resampled_shape(f, {1.0, 1.0, 1.0}), (std::array<double, 3>{3.0, 10.5, 12.0}));
 }
 
@@ -111,20 +122,20 @@ TEST(PlannerRules, InitialPatch) {
 }
 
 TEST(PlannerRules, NormalizationAndMask) {
-  EXPECT_EQ(normalization_scheme_for_channel("CT"), "CTNormalization");
-  EXPECT_EQ(normalization_scheme_for_channel("ct"), "CTNormalization");
-  EXPECT_EQ(normalization_scheme_for_channel("noNorm"), "NoNormalization");
-  EXPECT_EQ(normalization_scheme_for_channel("zscore"), "ZScoreNormalization");
-  EXPECT_EQ(normalization_scheme_for_channel("Rescale_To_0_1"), "RescaleTo01Normalization");
-  EXPECT_EQ(normalization_scheme_for_channel("rgb_to_0_1"), "RGBTo01Normalization");
-  EXPECT_EQ(normalization_scheme_for_channel("T2"), "ZScoreNormalization");
+  EXPECT_EQ(scheme_for("CT"), "CTNormalization");
+  EXPECT_EQ(scheme_for("ct"), "CTNormalization");
+  EXPECT_EQ(scheme_for("noNorm"), "NoNormalization");
+  EXPECT_EQ(scheme_for("zscore"), "ZScoreNormalization");
+  EXPECT_EQ(scheme_for("Rescale_To_0_1"), "RescaleTo01Normalization");
+  EXPECT_EQ(scheme_for("rgb_to_0_1"), "RGBTo01Normalization");
+  EXPECT_EQ(scheme_for("T2"), "ZScoreNormalization");
   const std::vector<std::string> schemes{"CTNormalization", "ZScoreNormalization", "NoNormalization"};
   EXPECT_EQ(use_mask_for_norm(schemes, 0.74), (std::vector<bool>{false, true, false}));
   EXPECT_EQ(use_mask_for_norm(schemes, 0.75), (std::vector<bool>{false, false, false}));
 }
 
 TEST(PlannerRules, ImageReaderWriter) {
-  DatasetDescription d = make_dataset({"CT"}, 2, 10);
+  data::DatasetJson d = make_dataset({"CT"}, 2, 10);
   EXPECT_EQ(image_reader_writer_for(d), "SimpleITKIO");
   d.file_ending = ".NII";
   EXPECT_EQ(image_reader_writer_for(d), "NibabelIO");
@@ -171,8 +182,8 @@ TEST(PlannerRules, Presets) {
 TEST(PlannerRules, LowresCascadeAndBatchDice) {
   std::vector<std::array<double, 3>> spacings(40, {1.0, 0.8, 0.8});
   std::vector<std::array<std::int64_t, 3>> shapes(40, {400, 512, 512});
-  const Fingerprint f = make_fingerprint(spacings, shapes);
-  const DatasetDescription d = make_dataset({"CT"}, 3, 40);
+  const data::DatasetFingerprint f = make_fingerprint(spacings, shapes);
+  const data::DatasetJson d = make_dataset({"CT"}, 3, 40);
   PlannerOptions options;
   options.dataset_name = "Dataset999_Big";
   const Plans plans = plan_experiment(d, f, options);
@@ -216,8 +227,8 @@ TEST(PlannerRules, LowresCascadeAndBatchDice) {
 TEST(PlannerRules, TwoDimensionalDatasetsGetOnlyTheTwoDConfiguration) {
   std::vector<std::array<double, 3>> spacings(30, {999.0, 1.0, 1.0});
   std::vector<std::array<std::int64_t, 3>> shapes(30, {1, 480, 640});
-  const Plans plans = plan_experiment(make_dataset({"R", "G", "B"}, 4, 30, ".png"),
-                                      make_fingerprint(spacings, shapes), PlannerOptions{});
+  const Plans plans = plan_experiment(make_dataset({"R", "G", "B"}, 4, 30, ".png"), make_fingerprint(spacings, shapes),
+                                      PlannerOptions{});
   EXPECT_TRUE(plans.configuration_2d.has_value());
   EXPECT_FALSE(plans.configuration_3d_fullres.has_value());
   EXPECT_FALSE(plans.configuration_3d_lowres.has_value());
@@ -228,19 +239,20 @@ TEST(PlannerRules, TwoDimensionalDatasetsGetOnlyTheTwoDConfiguration) {
 }
 
 TEST(PlannerRules, WritePlansFileIsAtomicAndKeepsCustomConfigurations) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("nnuc_planner_write_" + std::to_string(nnuc::testing::test_seed()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("nnuc_planner_write_" + std::to_string(nnuc::testing::test_seed()));
   std::filesystem::create_directories(dir);
   const std::filesystem::path file = dir / "nnUNetPlans.json";
   std::vector<std::array<double, 3>> spacings(12, {1.0, 1.0, 1.0});
   std::vector<std::array<std::int64_t, 3>> shapes(12, {60, 70, 80});
-  const Plans plans = plan_experiment(make_dataset({"MRI"}, 2, 12), make_fingerprint(spacings, shapes),
-                                      PlannerOptions{});
+  const Plans plans =
+      plan_experiment(make_dataset({"MRI"}, 2, 12), make_fingerprint(spacings, shapes), PlannerOptions{});
   // An older plans file with a custom configuration and a stale 2d.
-  std::ofstream(file) << R"({"configurations": {"2d": {"batch_size": 1}, "3d_custom": {"inherits_from": "3d_fullres"}}})";
+  std::ofstream(file)
+      << R"({"configurations": {"2d": {"batch_size": 1}, "3d_custom": {"inherits_from": "3d_fullres"}}})";
   write_plans_file(file, plans);
   EXPECT_FALSE(std::filesystem::exists(dir / "nnUNetPlans.json.tmp"));
-  const Json written = read_json_file(file);
+  const Json written = data::read_json_file(file.string());
   std::vector<std::string> names;
   for (const auto& [name, c] : written.at("configurations").items()) names.push_back(name);
   EXPECT_EQ(names, (std::vector<std::string>{"2d", "3d_fullres", "3d_custom"}));
@@ -252,14 +264,14 @@ TEST(PlannerRules, WritePlansFileIsAtomicAndKeepsCustomConfigurations) {
 }
 
 TEST(PlannerRules, PlanExperimentRejectsInconsistentInputs) {
-  Fingerprint f = make_fingerprint({{1.0, 1.0, 1.0}}, {{10, 10, 10}});
+  data::DatasetFingerprint f = make_fingerprint({{1.0, 1.0, 1.0}}, {{10, 10, 10}});
   f.shapes_after_crop.clear();
   EXPECT_THROW(plan_experiment(make_dataset({"CT"}, 2, 1), f, PlannerOptions{}), InvalidInput);
   PlannerOptions options;
   options.gpu_memory_target_gb = -1.0;
-  EXPECT_THROW(plan_experiment(make_dataset({"CT"}, 2, 1), make_fingerprint({{1.0, 1.0, 1.0}}, {{10, 10, 10}}),
-                               options),
-               InvalidInput);
+  EXPECT_THROW(
+      plan_experiment(make_dataset({"CT"}, 2, 1), make_fingerprint({{1.0, 1.0, 1.0}}, {{10, 10, 10}}), options),
+      InvalidInput);
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# nnU-Net's main job on the CPU, end to end: `nnuc synth --preset tiny` -> `nnuc plan` -> `nnuc train`
+# (2d configuration, fold 0, a short schedule) reaches a validation pseudo Dice of at least 0.75
+# (the mean over the last 3 epochs of the per-epoch mean foreground pseudo Dice), and the fold folder
+# holds what nnU-Net's does.
+#   trainer_e2e_test.sh PATH_TO_NNUC
+# Schedule: 10 epochs x 25 training iterations (batch 7 of 32x32, the tiny dataset's 2d plan) + 10
+# validation iterations, seed 0: about 45 s of one core; the pseudo Dice passes 0.8 from epoch 3 on
+# (the threshold leaves room for other thread counts, which change the float summation order).
+set -uo pipefail
+nnuc="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# A fixed thread count makes the run reproducible (the CPU kernels are deterministic for a given
+# count); passive waiting keeps OpenMP threads from spinning on a machine shared with other work.
+export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+"$nnuc" synth --preset tiny -o "$work/raw/Dataset900_Tiny" >/dev/null || { echo "FAIL: synth"; exit 1; }
+"$nnuc" plan -i "$work/raw/Dataset900_Tiny" -o "$work/pp" -c 2d -q >/dev/null || { echo "FAIL: plan"; exit 1; }
+# Usage errors exit with 2 and name what is wrong, before any training.
+expect_usage_error() {  # expect_usage_error TEXT ARGS...: exit code 2 and TEXT in the message
+  local text="$1"
+  shift
+  "$nnuc" train "$@" >"$work/usage.log" 2>&1
+  local code=$?
+  [ "$code" -eq 2 ] || fail "nnuc train $*: exit code $code, expected 2"
+  grep -q -- "$text" "$work/usage.log" || fail "nnuc train $*: the message lacks '$text': $(cat "$work/usage.log")"
+}
+expect_usage_error "expected -i PREPROCESSED_DIR"
+expect_usage_error "no configuration \"3d\"" -i "$work/pp/Dataset900_Tiny" -c 3d -f 0 -o "$work/results"
+expect_usage_error "nnUNetTrainerFancy" -i "$work/pp/Dataset900_Tiny" -c 2d -f 0 -o "$work/results" -tr nnUNetTrainerFancy
+expect_usage_error "fold" -i "$work/pp/Dataset900_Tiny" -c 2d -f seven -o "$work/results"
+# nnU-Net's positional form with the environment variables.
+if ! nnUNet_preprocessed="$work/pp" nnUNet_results="$work/results" "$nnuc" train 900 2d 0 --device cpu --epochs 10 \
+  --iters-per-epoch 25 --val-iters 10 --seed 0 >"$work/train.log" 2>&1; then
+  tail -n 20 "$work/train.log"
+  echo "FAIL: nnuc train"
+  exit 1
+fi
+base="$work/results/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d"
+fold="$base/fold_0"
+for file in "$base/plans.json" "$base/dataset.json" "$base/dataset_fingerprint.json" "$fold/checkpoint_final.nnuc" \
+  "$fold/checkpoint_best.nnuc" "$fold/training_log.json" "$fold/debug.json" "$fold/progress.png"; do
+  [ -s "$file" ] || fail "missing $file"
+done
+[ -e "$fold/checkpoint_latest.nnuc" ] && fail "checkpoint_latest.nnuc left after training"
+ls "$fold"/training_log_*.txt >/dev/null 2>&1 || fail "no training_log_*.txt"
+grep -q "Yayy! New best EMA pseudo Dice" "$fold"/training_log_*.txt || fail "the text log has no new best EMA line"
+grep -q "Epoch 9" "$fold"/training_log_*.txt || fail "the text log has no Epoch 9"
+
+python3 - "$fold/training_log.json" <<'EOF' || failures=$((failures + 1))
+import json, sys
+log = json.load(open(sys.argv[1]))
+dice = log["mean_fg_dice"]
+last = sum(dice[-3:]) / 3
+print("per-epoch mean pseudo Dice:", " ".join(f"{d:.3f}" for d in dice), f"(last 3: {last:.3f})")
+print("train losses:", " ".join(f"{l:.3f}" for l in log["train_losses"]))
+assert len(dice) == 10, f"{len(dice)} epochs logged, expected 10"
+assert last >= 0.75, f"pseudo Dice of the last 3 epochs {last:.3f} < 0.75"
+assert log["train_losses"][-1] < log["train_losses"][0], "the training loss did not fall"
+EOF
+
+[ "$failures" -eq 0 ] && echo "train end to end: all checks passed" || echo "train end to end: $failures failure(s)"
+[ "$failures" -eq 0 ]
