@@ -1,18 +1,19 @@
-#include "tools/demo.h"
-
+// `nnuc demo`: the main job on the bundled default data. Today: write the tiny synthetic dataset
+// (deterministic from its seed), verify, fingerprint, plan and preprocess it, run the kernel and
+// training self-check, then train the 2d configuration (fold 0, a short schedule) on the CPU, or on
+// the GPU when one is present. Prediction joins as it lands.
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "tools/data_commands.h"
-#include "tools/plan.h"
-#include "tools/selfcheck.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace nnuc::tools {
 namespace {
 
-int run_with(int (*command)(int, char**), std::vector<std::string> args) {
+int run_with(CommandHandler command, std::vector<std::string> args) {
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   std::fflush(stdout);
@@ -22,31 +23,32 @@ int run_with(int (*command)(int, char**), std::vector<std::string> args) {
 }  // namespace
 
 int run_demo(int argc, char** argv) {
-  std::filesystem::path folder = "nnuc_demo";
-  ArgCursor args("demo", argc, argv);
-  while (!args.done()) {
-    const std::string option = args.next();
-    if (option == "--help" || option == "-h") {
-      std::printf(
-          "usage: nnuc demo [-o FOLDER]\n"
-          "Writes the tiny synthetic dataset to FOLDER/nnUNet_raw (default ./nnuc_demo), then plans and\n"
-          "preprocesses it into FOLDER/nnUNet_preprocessed, then runs the self-check.\n");
-      return 0;
-    }
-    if (option == "-o") {
-      folder = args.value(option);
-    } else {
-      args.unknown(option);
-    }
-  }
-  const std::string raw = (folder / "nnUNet_raw" / "Dataset900_Tiny").string();
-  const std::string preprocessed = (folder / "nnUNet_preprocessed").string();
-  std::printf("== nnuc demo 1/3: synthetic dataset -> %s\n", raw.c_str());
-  if (int code = run_with(run_synth, {"--preset", "tiny", "-o", raw}); code != 0) return code;
-  std::printf("\n== nnuc demo 2/3: verify, fingerprint, plan and preprocess -> %s\n", preprocessed.c_str());
-  if (int code = run_with(run_plan, {"-i", raw, "-o", preprocessed}); code != 0) return code;
-  std::printf("\n== nnuc demo 3/3: self-check (kernels, gradients, memory prediction)\n");
-  return run_with(run_selfcheck, {});
+  std::string folder = "nnuc_demo";
+  int epochs = 10;
+  CommandLine cli("demo", "nnuc demo [-o FOLDER] [--epochs N]",
+                  "Writes the tiny synthetic dataset to FOLDER/nnUNet_raw, plans and preprocesses it into\n"
+                  "FOLDER/nnUNet_preprocessed, runs the self-check, then trains the 2d configuration (fold 0,\n"
+                  "N epochs of 25 iterations, seed 0) into FOLDER/nnUNet_results.\n");
+  cli.option("-o", folder, "where the demo writes (default ./nnuc_demo)")->type_name("FOLDER");
+  cli.option("--epochs", epochs, "training epochs (default 10; 0 skips training)")
+      ->type_name("N")
+      ->check(in_range(0, 1000));
+  cli.exit_codes("every step passed", "a step failed");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+  const std::string raw = (std::filesystem::path(folder) / "nnUNet_raw" / "Dataset900_Tiny").string();
+  const std::string preprocessed = (std::filesystem::path(folder) / "nnUNet_preprocessed").string();
+  std::printf("== nnuc demo 1/4: synthetic dataset -> %s\n", raw.c_str());
+  if (int code = run_with(run_synth, {"--preset", "tiny", "-o", raw}); code != kExitSuccess) return code;
+  std::printf("\n== nnuc demo 2/4: verify, fingerprint, plan and preprocess -> %s\n", preprocessed.c_str());
+  if (int code = run_with(run_plan, {"-i", raw, "-o", preprocessed}); code != kExitSuccess) return code;
+  std::printf("\n== nnuc demo 3/4: self-check (kernels, gradients, memory prediction)\n");
+  if (int code = run_with(run_selfcheck, {}); code != kExitSuccess) return code;
+  if (epochs == 0) return kExitSuccess;
+  const std::string results = (std::filesystem::path(folder) / "nnUNet_results").string();
+  std::printf("\n== nnuc demo 4/4: train 2d, fold 0, %d epochs x 25 iterations -> %s\n", epochs, results.c_str());
+  return run_with(run_train, {"-i", (std::filesystem::path(preprocessed) / "Dataset900_Tiny").string(), "-c", "2d",
+                              "-f", "0", "-o", results, "--epochs", std::to_string(epochs), "--iters-per-epoch", "25",
+                              "--val-iters", "10", "--seed", "0"});
 }
 
 }  // namespace nnuc::tools

@@ -1,85 +1,94 @@
-// The nnuc command. Thin: parses arguments, calls the library, turns errors into messages and
-// exit codes (0 success, 1 runtime failure, 2 usage error).
+// The nnuc command: the table of commands and the dispatch to them. Thin: each command parses its
+// options (tools/cli.h) and calls the library; run_command (tools/commands.h) turns what it throws
+// into a message and an exit code.
 #include <cstdio>
-#include <cstring>
-#include <exception>
 #include <string>
 
 #include "kernels/core/context.h"
-#include "kernels/core/error.h"
-#include "tools/data_commands.h"
-#include "tools/demo.h"
-#include "tools/memory.h"
-#include "tools/plan.h"
-#include "tools/selfcheck.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
+namespace nnuc::tools {
 namespace {
 
-void print_usage() {
-  std::printf(
-      "usage: nnuc <command> [options]\n"
-      "\n"
-      "commands:\n"
-      "  demo        the main job on the bundled tiny synthetic dataset: synth, plan + preprocess, self-check\n"
-      "  selfcheck   run every kernel on CPU (and CUDA when present) against references\n"
-      "  verify      check a raw dataset (-i RAW_DATASET_DIR or -d ID with nnUNet_raw); all problems listed\n"
-      "  synth       write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)\n"
-      "  convert-msd convert a Medical Segmentation Decathlon task folder to nnU-Net v2's raw format\n"
-      "  plan        verify, fingerprint, plan (exact memory model) and preprocess a dataset (-i DIR -o DIR | -d ID)\n"
-      "  memory      predict the peak memory of one training step (--network, --patch, --batch, --device)\n"
-      "  version     print the version and what this build contains\n"
-      "  help        this text\n");
+int run_version(int argc, char** argv);
+int run_help(int argc, char** argv);
+
+// Every command, in the order `nnuc help` lists them: name, one-line summary, handler. A new command
+// is its file tools/<name>.cpp (handler declared in tools/commands.h) and one line here.
+const Command kCommands[] = {
+    {"demo", "the main job on the bundled tiny synthetic dataset: synth, plan + preprocess, self-check", run_demo},
+    {"selfcheck", "run every kernel on CPU (and CUDA when present) against references", run_selfcheck},
+    {"verify", "check a raw dataset (-i RAW_DATASET_DIR or -d ID); all problems listed", run_verify},
+    {"synth", "write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)", run_synth},
+    {"convert-msd", "convert a Medical Segmentation Decathlon task to nnU-Net v2's raw format", run_convert_msd},
+    {"plan", "verify, fingerprint, plan (exact memory model) and preprocess a dataset", run_plan},
+    {"memory", "predict the peak memory of one training step (--network, --patch, --batch)", run_memory},
+    {"train", "train one fold of a configuration (nnUNetv2_train): checkpoints, logs, progress.png", run_train},
+    {"version", "print the version and what this build contains", run_version},
+    {"help", "this text; `nnuc help COMMAND` is `nnuc COMMAND --help`", run_help},
+};
+
+const Command* find_command(const std::string& name) {
+  for (const Command& command : kCommands) {
+    if (name == command.name) return &command;
+  }
+  return nullptr;
 }
 
-int version() {
+void print_overview(std::FILE* out) {
+  std::fprintf(out, "usage: nnuc <command> [options]      (nnuc <command> --help lists its options)\n\ncommands:\n");
+  for (const Command& command : kCommands) std::fprintf(out, "  %-12s %s\n", command.name, command.summary);
+  std::fprintf(out, "\n%s\n",
+               exit_code_help("success", "runtime failure, or the command found problems (verify, plan)").c_str());
+}
+
+int run_version(int argc, char** argv) {
+  CommandLine cli("version", "nnuc version", "Prints the version and what this build contains.\n");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
   std::printf("nnuc 0.1.0 (CUDA backend: %s; CUDA device present: %s)\n",
 #ifdef NNUC_WITH_CUDA
               "built",
 #else
               "not built",
 #endif
-              nnuc::cuda_available() ? "yes" : "no");
-  return 0;
+              cuda_available() ? "yes" : "no");
+  return kExitSuccess;
 }
 
-// "nnuc <command>: <message>", unless the message already names the command (argument errors do).
-void report(const std::string& command, const std::exception& error) {
-  const std::string message = error.what(), prefix = "nnuc " + command + ":";
-  if (message.rfind(prefix, 0) == 0)
-    std::fprintf(stderr, "%s\n", message.c_str());
-  else
-    std::fprintf(stderr, "%s %s\n", prefix.c_str(), message.c_str());
+int run_help(int argc, char** argv) {
+  std::string topic;
+  CommandLine cli("help", "nnuc help [COMMAND]", "Lists the commands, or shows the options of one command.\n");
+  cli.option("COMMAND", topic, "the command whose options to show");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+  if (topic.empty()) {
+    print_overview(stdout);
+    return kExitSuccess;
+  }
+  const Command* command = find_command(topic);
+  NNUC_CHECK(command != nullptr, "nnuc help: unknown command '", topic, "' (see nnuc help)");
+  char help_flag[] = "--help";
+  char* arguments[] = {help_flag};
+  return command->run(1, arguments);
 }
 
 }  // namespace
+}  // namespace nnuc::tools
 
 int main(int argc, char** argv) {
+  using namespace nnuc::tools;
   if (argc < 2) {
-    print_usage();
-    return 2;
+    print_overview(stderr);
+    return kExitUsageError;
   }
-  const std::string command = argv[1];
-  try {
-    if (command == "help" || command == "--help" || command == "-h") {
-      print_usage();
-      return 0;
-    }
-    if (command == "version" || command == "--version") return version();
-    if (command == "demo") return nnuc::tools::run_demo(argc - 2, argv + 2);
-    if (command == "selfcheck") return nnuc::tools::run_selfcheck(argc - 2, argv + 2);
-    if (command == "verify") return nnuc::tools::run_verify(argc - 2, argv + 2);
-    if (command == "synth") return nnuc::tools::run_synth(argc - 2, argv + 2);
-    if (command == "convert-msd") return nnuc::tools::run_convert_msd(argc - 2, argv + 2);
-    if (command == "memory") return nnuc::tools::run_memory(argc - 2, argv + 2);
-    if (command == "plan") return nnuc::tools::run_plan(argc - 2, argv + 2);
-    std::fprintf(stderr, "nnuc: unknown command '%s'\n\n", command.c_str());
-    print_usage();
-    return 2;
-  } catch (const nnuc::InvalidInput& error) {
-    report(command, error);
-    return 2;
-  } catch (const std::exception& error) {
-    report(command, error);
-    return 1;
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h") name = "help";
+  if (name == "--version") name = "version";
+  const Command* command = find_command(name);
+  if (command == nullptr) {
+    std::fprintf(stderr, "nnuc: unknown command '%s'\n\n", name.c_str());
+    print_overview(stderr);
+    return kExitUsageError;
   }
+  return run_command(*command, argc - 2, argv + 2);
 }

@@ -6,84 +6,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "data/dataset/raw_dataset.h"
 #include "planner/plan_and_preprocess.h"
-#include "tools/data_commands.h"
-#include "tools/plan.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace nnuc::tools {
 
 namespace {
-
-void print_plan_usage() {
-  std::printf(
-      "usage: nnuc plan (-i RAW_DATASET_DIR -o PREPROCESSED_DIR | -d ID) [options]\n"
-      "       nnuc plan --from-fingerprint dataset_fingerprint.json --dataset-json dataset.json -o PREPROCESSED_DIR\n"
-      "\n"
-      "nnU-Net's plan_and_preprocess: verifies the raw dataset (refusing one with errors), extracts its\n"
-      "fingerprint, plans the 2d, 3d_fullres and (for large images) 3d_lowres configurations under a memory\n"
-      "budget and preprocesses them. Writes PREPROCESSED_DIR/DatasetXXX_Name/{dataset.json,\n"
-      "dataset_fingerprint.json, nnUNetPlans.json, <data_identifier>/CASE.nnuc, gt_segmentations/}.\n"
-      "nnU-Net's spellings (-gpu_memory_target, --no_pp, --clean, --verify_dataset_integrity, -pl, -np, -c)\n"
-      "are accepted, so scripts written for nnUNetv2_plan_and_preprocess work.\n"
-      "\n"
-      "  -i DIR                 the raw dataset folder (dataset.json, imagesTr/, labelsTr/)\n"
-      "  -o DIR                 the preprocessed root (default with -d: $nnUNet_preprocessed)\n"
-      "  -d ID|NAME             a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)\n"
-      "  -c CONFIG ..           configurations to preprocess: 2d, 3d_fullres, 3d_lowres (several after one\n"
-      "                         -c as nnU-Net's, repeatable or comma-separated; default all). The plans\n"
-      "                         always hold every configuration.\n"
-      "  --gpu-memory GB, -gpu_memory_target GB\n"
-      "                         memory budget in GB of 2^30 bytes (default: the CUDA device's memory less a\n"
-      "                         1 GiB reserve with the exact model on a GPU machine, else the planner's 8 GB)\n"
-      "  --memory-model M       exact (default: peak bytes of a shape-only run of the real training step)\n"
-      "                         or nnunet (nnU-Net's feature-map estimate; plans equal nnU-Net's)\n"
-      "  --model-device D       device the exact model models: cuda (default; bf16 activations, cuDNN\n"
-      "                         workspace at its cap, CUDA context overhead) or cpu (f32)\n"
-      "  --planner NAME, -pl NAME\n"
-      "                         ExperimentPlanner (default), ResEncUNetPlanner, nnUNetPlannerResEncM|L|XL (M, L, XL)\n"
-      "  --no-preprocess, --no_pp  plan only (no preprocessing, no gt_segmentations/)\n"
-      "  --clean                extract the fingerprint anew (default: reuse dataset_fingerprint.json when\n"
-      "                         nnuc_fingerprint_source.json shows it was made from the raw dataset as it is now)\n"
-      "  --from-fingerprint F   plan from a dataset_fingerprint.json (no images; needs --dataset-json and -o)\n"
-      "  --dataset-json F       the dataset.json that goes with --from-fingerprint\n"
-      "  --name DatasetXXX_Name output folder name (default: the raw folder's or the fingerprint's folder's)\n"
-      "  --no-verify            plan even when the dataset has not passed verification\n"
-      "  --verify_dataset_integrity  accepted for nnU-Net's scripts; verification is on by default\n"
-      "  -np, --workers N       cases processed in parallel (default: CPU cores); -np N1 N2 .. (nnU-Net's\n"
-      "                         per-configuration counts) uses the largest\n"
-      "  -q                     no progress output\n"
-      "\n"
-      "exit code: 0 planned (and preprocessed), 1 dataset refused or runtime failure, 2 usage error\n");
-}
-
-void add_configurations(const std::string& text, std::vector<std::string>& out) {
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-}
-
-// nnU-Net's -c and -np take several values after one flag (argparse nargs='+'); ArgCursor takes one.
-// "-c 2d 3d_fullres" becomes "-c 2d -c 3d_fullres", "-np 8 4" becomes "-np 8 -np 4".
-std::vector<std::string> split_multi_value_options(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 0; i < argc; ++i) {
-    const std::string option = argv[i];
-    out.push_back(option);
-    if (option != "-c" && option != "-np") continue;
-    for (int values = 0; i + 1 < argc && argv[i + 1][0] != '-'; ++values) {
-      if (values > 0) out.push_back(option);
-      out.push_back(argv[++i]);
-    }
-  }
-  return out;
-}
 
 std::string format_bytes_gib(std::uint64_t bytes) {
   char text[48];
@@ -94,60 +27,83 @@ std::string format_bytes_gib(std::uint64_t bytes) {
 }  // namespace
 
 int run_plan(int argc, char** argv) {
-  std::vector<std::string> arguments = split_multi_value_options(argc, argv);
-  std::vector<char*> pointers;
-  for (std::string& argument : arguments) pointers.push_back(argument.data());
-  ArgCursor args("plan", static_cast<int>(pointers.size()), pointers.data());
   planner::PlanAndPreprocessOptions options;
-  std::string dataset_id;
-  bool quiet = false;
-  bool verify_asked = false;
-  while (!args.done()) {
-    const std::string option = args.next();
-    if (option == "-h" || option == "--help") {
-      print_plan_usage();
-      return 0;
-    }
-    if (option == "-i")
-      options.raw_dataset_folder = args.value(option);
-    else if (option == "-o")
-      options.preprocessed_root = args.value(option);
-    else if (option == "-d")
-      dataset_id = args.value(option);
-    else if (option == "-c")
-      add_configurations(args.value(option), options.configurations);
-    else if (option == "--gpu-memory" || option == "-gpu_memory_target")
-      options.gpu_memory_gb = args.real(option, 1.0 / 1024.0, 1.0e6);
-    else if (option == "--memory-model")
-      options.memory_model = planner::memory_model_kind_from_name(args.value(option));
-    else if (option == "--model-device") {
-      const std::string device = args.value(option);
-      NNUC_CHECK(device == "cuda" || device == "cpu", "--model-device = '", device,
-                 "': expected cuda or cpu");
-      options.modelled_device = device == "cuda" ? Device::CUDA : Device::CPU;
-    } else if (option == "--planner" || option == "-pl")
-      options.planner = args.value(option);
-    else if (option == "--no-preprocess" || option == "--no_pp")
-      options.preprocess = false;
-    else if (option == "--clean")
-      options.clean = true;
-    else if (option == "--verify_dataset_integrity")
-      verify_asked = true;
-    else if (option == "--from-fingerprint")
-      options.fingerprint_file = args.value(option);
-    else if (option == "--dataset-json")
-      options.dataset_json_file = args.value(option);
-    else if (option == "--name")
-      options.dataset_name = args.value(option);
-    else if (option == "--no-verify")
-      options.verify = false;
-    else if (option == "-np" || option == "--workers")
-      options.workers = std::max(options.workers, static_cast<int>(args.integer(option, 1, 256)));
-    else if (option == "-q" || option == "--quiet")
-      quiet = true;
-    else
-      args.unknown(option);
+  std::string dataset_id, memory_model = "exact", model_device = "cuda";
+  std::vector<std::string> configurations;
+  std::vector<int> workers;
+  double gpu_memory_gb = 0;
+  bool no_preprocess = false, no_verify = false, verify_asked = false, quiet = false;
+  CommandLine cli(
+      "plan",
+      "nnuc plan (-i RAW_DATASET_DIR -o PREPROCESSED_DIR | -d ID) [options]\n"
+      "       nnuc plan --from-fingerprint dataset_fingerprint.json --dataset-json dataset.json -o PREPROCESSED_DIR",
+      "nnU-Net's plan_and_preprocess: verifies the raw dataset (refusing one with errors), extracts its\n"
+      "fingerprint, plans the 2d, 3d_fullres and (for large images) 3d_lowres configurations under a memory\n"
+      "budget and preprocesses them. Writes PREPROCESSED_DIR/DatasetXXX_Name/{dataset.json,\n"
+      "dataset_fingerprint.json, nnUNetPlans.json, <data_identifier>/CASE.nnuc, gt_segmentations/}.\n"
+      "nnU-Net's spellings (-gpu_memory_target, --no_pp, --clean, --verify_dataset_integrity, -pl, -np, -c)\n"
+      "are accepted, so scripts written for nnUNetv2_plan_and_preprocess work.\n");
+  cli.option("-i", options.raw_dataset_folder, "the raw dataset folder (dataset.json, imagesTr/, labelsTr/)")
+      ->type_name("DIR");
+  cli.option("-o", options.preprocessed_root, "the preprocessed root (default with -d: $nnUNet_preprocessed)")
+      ->type_name("DIR");
+  cli.option("-d", dataset_id, "a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)")->type_name("ID|NAME");
+  cli.option("-c", configurations,
+             "configurations to preprocess: 2d, 3d_fullres, 3d_lowres (several after one -c as\n"
+             "nnU-Net's, repeatable or comma-separated; default all). The plans always hold every\n"
+             "configuration.")
+      ->type_name("CONFIG")
+      ->delimiter(',');
+  CLI::Option* gpu_memory =
+      cli.option("--gpu-memory,-gpu_memory_target", gpu_memory_gb,
+                 "memory budget in GB of 2^30 bytes (default: the CUDA device's memory less a 1 GiB\n"
+                 "reserve with the exact model on a GPU machine, else the planner's 8 GB)")
+          ->type_name("GB")
+          ->check(in_range(1.0 / 1024.0, 1.0e6));
+  cli.option("--memory-model", memory_model,
+             "exact (default: peak bytes of a shape-only run of the real training step) or nnunet\n"
+             "(nnU-Net's feature-map estimate; plans equal nnU-Net's)")
+      ->type_name("M");
+  cli.option("--model-device", model_device,
+             "device the exact model models: cuda (default; bf16 activations, cuDNN workspace at\n"
+             "its cap, CUDA context overhead) or cpu (f32)")
+      ->type_name("D")
+      ->check(CLI::IsMember({"cuda", "cpu"}));
+  cli.option("--planner,-pl", options.planner,
+             "ExperimentPlanner (default), ResEncUNetPlanner, nnUNetPlannerResEncM|L|XL (M, L, XL)")
+      ->type_name("NAME");
+  cli.flag("--no-preprocess,--no_pp", no_preprocess, "plan only (no preprocessing, no gt_segmentations/)");
+  cli.flag("--clean", options.clean,
+           "extract the fingerprint anew (default: reuse dataset_fingerprint.json when\n"
+           "nnuc_fingerprint_source.json shows it was made from the raw dataset as it is now)");
+  cli.option("--from-fingerprint", options.fingerprint_file,
+             "plan from a dataset_fingerprint.json (no images; needs --dataset-json and -o)")
+      ->type_name("F");
+  cli.option("--dataset-json", options.dataset_json_file, "the dataset.json that goes with --from-fingerprint")
+      ->type_name("F");
+  cli.option("--name", options.dataset_name,
+             "output folder name DatasetXXX_Name (default: the raw folder's or the fingerprint's\n"
+             "folder's)")
+      ->type_name("NAME");
+  cli.flag("--no-verify", no_verify, "plan even when the dataset has not passed verification");
+  cli.flag("--verify_dataset_integrity", verify_asked, "accepted for nnU-Net's scripts; verification is on by default");
+  cli.option("-np,--workers", workers,
+             "cases processed in parallel (default: CPU cores); -np N1 N2 .. (nnU-Net's\n"
+             "per-configuration counts) uses the largest")
+      ->type_name("N")
+      ->check(in_range(1, 256));
+  cli.flag("-q,--quiet", quiet, "no progress output");
+  cli.exit_codes("planned (and preprocessed)", "dataset refused by verification or a runtime failure");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+  for (const std::string& configuration : configurations) {
+    if (!configuration.empty()) options.configurations.push_back(configuration);
   }
+  if (gpu_memory->count() > 0) options.gpu_memory_gb = gpu_memory_gb;
+  options.memory_model = planner::memory_model_kind_from_name(memory_model);
+  options.modelled_device = model_device == "cuda" ? Device::CUDA : Device::CPU;
+  options.preprocess = !no_preprocess;
+  options.verify = !no_verify;
+  for (int count : workers) options.workers = std::max(options.workers, count);
   NNUC_CHECK(!(verify_asked && !options.verify), "--verify_dataset_integrity and --no-verify contradict each other");
   const bool from_fingerprint = !options.fingerprint_file.empty() || !options.dataset_json_file.empty();
   if (from_fingerprint) {
@@ -179,7 +135,7 @@ int run_plan(int argc, char** argv) {
                  "nnuc plan: refusing to plan %s: it does not pass verification (problems above); fix them, or "
                  "plan anyway with --no-verify\n",
                  options.raw_dataset_folder.c_str());
-    return 1;
+    return kExitFailure;
   }
   std::printf("dataset %s -> %s\n", result.plans.dataset_name.c_str(), result.output_folder.c_str());
   if (!result.verification_note.empty()) std::printf("verification: %s\n", result.verification_note.c_str());
@@ -202,7 +158,7 @@ int run_plan(int argc, char** argv) {
                 result.ground_truth_unchanged, result.ground_truth_folder.c_str());
   }
   std::printf("plans: %s\n", result.plans_file.c_str());
-  return 0;
+  return kExitSuccess;
 }
 
 }  // namespace nnuc::tools

@@ -1,5 +1,6 @@
-#include "tools/selfcheck.h"
-
+// `nnuc selfcheck` (also the last step of `nnuc demo`): runs every kernel on fresh random inputs on
+// the CPU against a double-precision reference, and on CUDA against the CPU when a device is present;
+// prints one line per kernel and a verdict.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,8 @@
 #include "kernels/core/allocator.h"
 #include "kernels/core/random.h"
 #include "nn/training_step.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace nnuc::tools {
 
@@ -54,7 +57,8 @@ void check_network_gradient(Reporter& report, bool residual, Rng& rng) {
   const auto start = std::chrono::steady_clock::now();
   nn::UNet network(Context::cpu(), small_network(residual), DType::f64, 5);
   std::vector<Tensor> inputs;
-  std::vector<bool> requires;
+  std::vector<bool>
+  requires;
   for (const nn::NamedParameter& parameter : network.parameters()) {
     inputs.push_back(random_tensor(parameter.var->value().shape(), DType::f64, rng));
     requires.push_back(true);
@@ -76,8 +80,8 @@ void check_network_gradient(Reporter& report, bool residual, Rng& rng) {
   const autograd::GradcheckResult result = autograd::directional_gradcheck(graph, inputs, requires, options);
   char detail[160];
   std::snprintf(detail, sizeof detail, "|analytic - numeric| = %.2e %s", result.max_abs_error, result.failure.c_str());
-  report.line(residual ? "CPU f64 gradient, residual-encoder U-Net" : "CPU f64 gradient, plain U-Net", result.ok, detail,
-              seconds_since(start));
+  report.line(residual ? "CPU f64 gradient, residual-encoder U-Net" : "CPU f64 gradient, plain U-Net", result.ok,
+              detail, seconds_since(start));
 }
 
 // Measure mode predicts the CPU allocator's peak of a real training step exactly.
@@ -119,11 +123,13 @@ void check_cuda_against_cpu(Reporter& report, Rng& rng) {
   nn::SGD gpu_optimizer(*gpu, gpu_network.parameters(), nn::OptimizerConfig{});
   const Tensor input = random_tensor(Shape{2, 4, 8, 8, 2}, DType::f32, rng);
   const Tensor labels = random_tensor(Shape{2, 4, 8, 8, 1}, DType::i16, rng, 3);
-  const double cpu_loss =
-      nn::training_step(Context::cpu(), cpu_network, cpu_optimizer, input, labels, {}, 0.01).loss.value().to_vector<double>()[0];
-  const double gpu_loss = nn::training_step(*gpu, gpu_network, gpu_optimizer, input.copy_to(*gpu), labels.copy_to(*gpu), {}, 0.01)
+  const double cpu_loss = nn::training_step(Context::cpu(), cpu_network, cpu_optimizer, input, labels, {}, 0.01)
                               .loss.value()
                               .to_vector<double>()[0];
+  const double gpu_loss =
+      nn::training_step(*gpu, gpu_network, gpu_optimizer, input.copy_to(*gpu), labels.copy_to(*gpu), {}, 0.01)
+          .loss.value()
+          .to_vector<double>()[0];
   double worst = 0;
   auto a = cpu_network.parameters(), b = gpu_network.parameters();
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -138,7 +144,13 @@ void check_cuda_against_cpu(Reporter& report, Rng& rng) {
 
 }  // namespace
 
-int run_selfcheck(int, char**) {
+int run_selfcheck(int argc, char** argv) {
+  CommandLine cli("selfcheck", "nnuc selfcheck",
+                  "Runs every kernel of a training step on fresh random inputs: whole-network gradients on the CPU\n"
+                  "against central differences, predicted against measured memory, and CUDA against the CPU when\n"
+                  "a device is present. Prints one line per check and a verdict.\n");
+  cli.exit_codes("every check passed", "a check failed");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
   std::printf("nnuc selfcheck: CUDA %s\n", cuda_available() ? "device present" : "device absent: CPU checks only");
   Reporter report;
   Rng rng(2024);
@@ -147,7 +159,7 @@ int run_selfcheck(int, char**) {
   check_memory_prediction(report, rng);
   if (cuda_available()) check_cuda_against_cpu(report, rng);
   std::printf("%s\n", report.failures ? "selfcheck FAILED" : "selfcheck passed");
-  return report.failures ? 1 : 0;
+  return report.failures ? kExitFailure : kExitSuccess;
 }
 
 }  // namespace nnuc::tools

@@ -7,44 +7,16 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "data/dataset/raw_dataset.h"
 #include "data/dataset/verification.h"
-#include "tools/data_commands.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace nnuc::tools {
 
 namespace {
-
-void print_synth_usage() {
-  std::printf(
-      "usage: nnuc synth [--preset tiny|hippocampus|spleen] [-o DATASET_DIR | -d ID] [options]\n"
-      "\n"
-      "Writes a synthetic nnU-Net raw dataset (dataset.json, imagesTr/, labelsTr/, imagesTs/), the same\n"
-      "bytes for the same options and seed. Presets: tiny (5 cases, ~32^3, for tests and the demo),\n"
-      "hippocampus (MSD Task04-like: 260 MRI cases ~36x50x35 at 1 mm, labels Anterior/Posterior),\n"
-      "spleen (MSD Task09-like: 41 CT cases 512x512x31-168, 0.61-0.98 x 1.5-8 mm, label spleen).\n"
-      "\n"
-      "  -o DIR               the dataset folder to write (default $nnUNet_raw/DatasetXXX_Name)\n"
-      "  -d ID                dataset id for the default folder name (tiny 900, hippocampus 904, spleen 909)\n"
-      "  --name NAME          dataset name for the default folder name\n"
-      "  --cases N            training cases          --test-cases N     cases in imagesTs/\n"
-      "  --seed S             random seed (default 1234)\n"
-      "  --channels C         image channels          --classes K        foreground classes (generic scenes)\n"
-      "  --shape A0 A1 A2     voxels per case (array order; default: the preset's ranges)\n"
-      "  --spacing S0 S1 S2   mm per voxel (array order; e.g. 3 0.8 0.8 for anisotropic data)\n"
-      "  --modality ct|mri    CT in Hounsfield units or MRI with bias field (generic scenes)\n"
-      "  --structures LIST    comma-separated ellipsoid,tube,nested: class k uses entry k-1 (cycled)\n"
-      "  --noise X            MRI: sigma relative to tissue; CT: sigma in HU\n"
-      "  --bias-field X       MRI bias-field strength (0 = none)\n"
-      "  --ignore-label       declare an 'ignore' label and paint a slab of it into every label map\n"
-      "  --file-ending E      .nii.gz (default) or .nii\n"
-      "  -np N                cases generated in parallel (default: CPU cores)\n"
-      "  --verify             verify the result and write its verification record\n"
-      "  -q                   no progress output\n"
-      "\n"
-      "exit code: 0 written (and verified), 1 failure or verification errors, 2 usage error\n");
-}
 
 std::vector<data::synth::StructureKind> parse_structures(const std::string& text) {
   std::vector<data::synth::StructureKind> kinds;
@@ -69,67 +41,79 @@ std::vector<data::synth::StructureKind> parse_structures(const std::string& text
 int run_synth(int argc, char** argv) {
   // The preset comes first: every other option overrides a field of it.
   std::string preset = "tiny";
-  for (int i = 0; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--preset") preset = argv[i + 1];
+  for (int i = 0; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--preset" && i + 1 < argc) preset = argv[i + 1];
+    if (argument.rfind("--preset=", 0) == 0) preset = argument.substr(9);
   }
   data::synth::SynthConfig config = data::synth::synth_preset(preset);
-  std::string output;
-  bool verify = false, quiet = false, classes_set = false;
-  ArgCursor args("synth", argc, argv);
-  while (!args.done()) {
-    const std::string option = args.next();
-    if (option == "-h" || option == "--help") {
-      print_synth_usage();
-      return 0;
-    }
-    if (option == "--preset")
-      (void)args.value(option);
-    else if (option == "-o")
-      output = args.value(option);
-    else if (option == "-d")
-      config.dataset_id = static_cast<int>(args.integer(option, 0, 9999));
-    else if (option == "--name")
-      config.dataset_name = args.value(option);
-    else if (option == "--cases")
-      config.num_cases = static_cast<int>(args.integer(option, 1, 100000));
-    else if (option == "--test-cases")
-      config.num_test_cases = static_cast<int>(args.integer(option, 0, 100000));
-    else if (option == "--seed")
-      config.seed = static_cast<std::uint64_t>(args.integer(option, 0, INT64_MAX));
-    else if (option == "--channels")
-      config.num_channels = static_cast<int>(args.integer(option, 1, 16));
-    else if (option == "--classes") {
-      config.num_classes = static_cast<int>(args.integer(option, 1, 64));
-      classes_set = true;
-    } else if (option == "--shape") {
-      for (int a = 0; a < 3; ++a) config.shape_min[a] = config.shape_max[a] = args.integer(option, 1, 4096);
-    } else if (option == "--spacing") {
-      for (int a = 0; a < 3; ++a) config.spacing_min[a] = config.spacing_max[a] = args.real(option, 1e-3, 1e3);
-    } else if (option == "--modality") {
-      const std::string modality = args.value(option);
-      NNUC_CHECK(modality == "ct" || modality == "mri", "nnuc synth: --modality '", modality, "': expected ct or mri");
-      config.modality = modality == "ct" ? data::synth::Modality::ct : data::synth::Modality::mri;
-      if (config.modality == data::synth::Modality::ct && config.noise < 1) config.noise = 12.0;  // HU, not relative
-      if (config.modality == data::synth::Modality::mri && config.noise > 1) config.noise = 0.04;
-    } else if (option == "--structures")
-      config.structures = parse_structures(args.value(option));
-    else if (option == "--noise")
-      config.noise = args.real(option, 0, 1e4);
-    else if (option == "--bias-field")
-      config.bias_field = args.real(option, 0, 3);
-    else if (option == "--ignore-label")
-      config.ignore_label = true;
-    else if (option == "--file-ending")
-      config.file_ending = args.value(option);
-    else if (option == "-np")
-      config.threads = static_cast<int>(args.integer(option, 1, 256));
-    else if (option == "--verify")
-      verify = true;
-    else if (option == "-q" || option == "--quiet")
-      quiet = true;
-    else
-      args.unknown(option);
+  std::string output, modality, structures;
+  std::vector<std::int64_t> shape;
+  std::vector<double> spacing;
+  bool verify = false, quiet = false;
+  CommandLine cli("synth", "nnuc synth [--preset tiny|hippocampus|spleen] [-o DATASET_DIR | -d ID] [options]",
+                  "Writes a synthetic nnU-Net raw dataset (dataset.json, imagesTr/, labelsTr/, imagesTs/), the same\n"
+                  "bytes for the same options and seed. Presets: tiny (5 cases, ~32^3, for tests and the demo),\n"
+                  "hippocampus (MSD Task04-like: 260 MRI cases ~36x50x35 at 1 mm, labels Anterior/Posterior),\n"
+                  "spleen (MSD Task09-like: 41 CT cases 512x512x31-168, 0.61-0.98 x 1.5-8 mm, label spleen).\n");
+  cli.option("--preset", preset, "tiny (default), hippocampus or spleen; the other options override its fields")
+      ->type_name("NAME");
+  cli.option("-o", output, "the dataset folder to write (default $nnUNet_raw/DatasetXXX_Name)")->type_name("DIR");
+  cli.option("-d", config.dataset_id, "dataset id for the default folder name (tiny 900, hippocampus 904, spleen 909)")
+      ->type_name("ID")
+      ->check(in_range(0, 9999));
+  cli.option("--name", config.dataset_name, "dataset name for the default folder name")->type_name("NAME");
+  cli.option("--cases", config.num_cases, "training cases")->type_name("N")->check(in_range(1, 100000));
+  cli.option("--test-cases", config.num_test_cases, "cases in imagesTs/")->type_name("N")->check(in_range(0, 100000));
+  cli.option("--seed", config.seed, "random seed (default 1234)")->type_name("S");
+  cli.option("--channels", config.num_channels, "image channels")->type_name("C")->check(in_range(1, 16));
+  CLI::Option* classes = cli.option("--classes", config.num_classes, "foreground classes (generic scenes)")
+                             ->type_name("K")
+                             ->check(in_range(1, 64));
+  cli.option("--shape", shape, "voxels per case (array order; default: the preset's ranges)")
+      ->type_name("A0 A1 A2")
+      ->expected(3)
+      ->check(in_range(std::int64_t{1}, std::int64_t{4096}));
+  cli.option("--spacing", spacing, "mm per voxel (array order; e.g. 3 0.8 0.8 for anisotropic data)")
+      ->type_name("S0 S1 S2")
+      ->expected(3)
+      ->check(in_range(1e-3, 1e3));
+  cli.option("--modality", modality, "CT in Hounsfield units or MRI with bias field (generic scenes)")
+      ->type_name("ct|mri")
+      ->check(CLI::IsMember({"ct", "mri"}));
+  cli.option("--structures", structures, "comma-separated ellipsoid,tube,nested: class k uses entry k-1 (cycled)")
+      ->type_name("LIST");
+  CLI::Option* noise = cli.option("--noise", config.noise, "MRI: sigma relative to tissue; CT: sigma in HU")
+                           ->type_name("X")
+                           ->check(in_range(0.0, 1e4));
+  cli.option("--bias-field", config.bias_field, "MRI bias-field strength (0 = none)")
+      ->type_name("X")
+      ->check(in_range(0.0, 3.0));
+  cli.flag("--ignore-label", config.ignore_label,
+           "declare an 'ignore' label and paint a slab of it into every label map");
+  cli.option("--file-ending", config.file_ending, ".nii.gz (default) or .nii")->type_name("E");
+  cli.option("-np", config.threads, "cases generated in parallel (default: CPU cores)")
+      ->type_name("N")
+      ->check(in_range(1, 256));
+  cli.flag("--verify", verify, "verify the result and write its verification record");
+  cli.flag("-q,--quiet", quiet, "no progress output");
+  cli.exit_codes("written (and verified)", "failure or verification errors");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+
+  const bool classes_set = classes->count() > 0;
+  if (!shape.empty()) {
+    for (int a = 0; a < 3; ++a) config.shape_min[a] = config.shape_max[a] = shape[a];
   }
+  if (!spacing.empty()) {
+    for (int a = 0; a < 3; ++a) config.spacing_min[a] = config.spacing_max[a] = spacing[a];
+  }
+  if (!modality.empty()) {
+    config.modality = modality == "ct" ? data::synth::Modality::ct : data::synth::Modality::mri;
+    if (noise->count() == 0 && config.modality == data::synth::Modality::ct && config.noise < 1)
+      config.noise = 12.0;  // HU, not relative to tissue
+    if (noise->count() == 0 && config.modality == data::synth::Modality::mri && config.noise > 1) config.noise = 0.04;
+  }
+  if (!structures.empty()) config.structures = parse_structures(structures);
   NNUC_CHECK(!classes_set || config.anatomy == data::synth::Anatomy::generic,
              "nnuc synth: --classes applies to the tiny (generic) preset only; the ", preset,
              " anatomy has fixed labels");
@@ -148,11 +132,11 @@ int run_synth(int argc, char** argv) {
   std::printf("nnuc synth: wrote %d training and %d test case(s) (preset %s, seed %llu) to %s\n", config.num_cases,
               config.num_test_cases, config.preset.c_str(), static_cast<unsigned long long>(config.seed),
               output.c_str());
-  if (!verify) return 0;
+  if (!verify) return kExitSuccess;
   const data::VerificationReport report = data::verify_dataset(output);
   std::printf("%s", report.summary().c_str());
   data::write_verification_record(output, report);
-  return report.ok() ? 0 : 1;
+  return report.ok() ? kExitSuccess : kExitFailure;
 }
 
 }  // namespace nnuc::tools

@@ -8,65 +8,39 @@
 #include "data/dataset/atomic_file.h"
 #include "data/dataset/raw_dataset.h"
 #include "data/dataset/verification.h"
-#include "tools/data_commands.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace nnuc::tools {
 
-namespace {
-
-void print_verify_usage() {
-  std::printf(
-      "usage: nnuc verify (-i RAW_DATASET_DIR | -d DATASET_ID_OR_NAME) [options]\n"
-      "\n"
-      "Checks a raw nnU-Net dataset: dataset.json, file names and channels, labels, NaN/Inf, label values,\n"
-      "geometry of every case. Prints all problems with their paths. Writes DIR/nnuc_verification.json,\n"
-      "which planning requires (the dataset counts as verified until it changes).\n"
-      "\n"
-      "  -i DIR          the raw dataset folder (holding dataset.json, imagesTr/, labelsTr/)\n"
-      "  -d ID|NAME      a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)\n"
-      "  --json FILE     also write the machine-readable report to FILE ('-' = stdout, no summary)\n"
-      "  -np N           cases read in parallel (default: CPU cores, at most 8)\n"
-      "  --no-record     do not write the verification record\n"
-      "  --no-test       skip the imagesTs/ checks\n"
-      "  --max-lines N   problems printed in the summary (default 200)\n"
-      "  -q              no progress output\n"
-      "\n"
-      "exit code: 0 no errors (warnings allowed), 1 errors found, 2 usage error\n");
-}
-
-}  // namespace
-
 int run_verify(int argc, char** argv) {
-  ArgCursor args("verify", argc, argv);
   std::string folder, dataset, json_path;
-  bool record = true, quiet = false;
+  bool no_record = false, no_test = false, quiet = false;
   long long max_lines = 200;
   data::VerifyOptions options;
-  while (!args.done()) {
-    const std::string option = args.next();
-    if (option == "-h" || option == "--help") {
-      print_verify_usage();
-      return 0;
-    }
-    if (option == "-i")
-      folder = args.value(option);
-    else if (option == "-d")
-      dataset = args.value(option);
-    else if (option == "--json")
-      json_path = args.value(option);
-    else if (option == "-np")
-      options.threads = static_cast<int>(args.integer(option, 1, 256));
-    else if (option == "--no-record")
-      record = false;
-    else if (option == "--no-test")
-      options.check_test_images = false;
-    else if (option == "--max-lines")
-      max_lines = args.integer(option, 0, 1000000000);
-    else if (option == "-q" || option == "--quiet")
-      quiet = true;
-    else
-      args.unknown(option);
-  }
+  CommandLine cli(
+      "verify", "nnuc verify (-i RAW_DATASET_DIR | -d DATASET_ID_OR_NAME) [options]",
+      "Checks a raw nnU-Net dataset: dataset.json, file names and channels, labels, NaN/Inf, label values,\n"
+      "geometry of every case. Prints all problems with their paths. Writes DIR/nnuc_verification.json,\n"
+      "which planning requires (the dataset counts as verified until it changes).\n");
+  cli.option("-i", folder, "the raw dataset folder (holding dataset.json, imagesTr/, labelsTr/)")->type_name("DIR");
+  cli.option("-d", dataset, "a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)")->type_name("ID|NAME");
+  cli.option("--json", json_path, "also write the machine-readable report to FILE ('-' = stdout, no summary)")
+      ->type_name("FILE");
+  cli.option("-np", options.threads, "cases read in parallel (default: CPU cores, at most 8)")
+      ->type_name("N")
+      ->check(in_range(1, 256));
+  cli.flag("--no-record", no_record, "do not write the verification record");
+  cli.flag("--no-test", no_test, "skip the imagesTs/ checks");
+  cli.option("--max-lines", max_lines, "problems printed in the summary (default 200)")
+      ->type_name("N")
+      ->check(in_range(0LL, 1000000000LL));
+  cli.flag("-q,--quiet", quiet, "no progress output");
+  cli.exit_codes("no errors (warnings allowed)", "errors found or a runtime failure");
+  if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+  const bool record = !no_record;
+  options.check_test_images = !no_test;
+
   NNUC_CHECK(folder.empty() != dataset.empty(),
              "nnuc verify: expected exactly one of -i DIR or -d ID (see nnuc verify --help)");
   if (!dataset.empty()) folder = data::raw_dataset_folder(dataset, data::NnunetRoots::from_environment());
@@ -91,10 +65,10 @@ int run_verify(int argc, char** argv) {
       data::write_verification_record(folder, report);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nnuc verify: could not write the verification record: %s\n", e.what());
-      return 1;
+      return kExitFailure;
     }
   }
-  return report.ok() ? 0 : 1;
+  return report.ok() ? kExitSuccess : kExitFailure;
 }
 
 }  // namespace nnuc::tools

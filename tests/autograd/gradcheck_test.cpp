@@ -33,25 +33,23 @@ void expect_ok(const GradcheckResult& result) { EXPECT_TRUE(result.ok) << result
 
 TEST(Gradcheck, Conv3dStride2OddSizes) {
   const ConvGeometry geometry{{3, 3, 3}, {2, 1, 2}, {1, 1, 1}};
-  expect_ok(gradcheck(
-      [&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], in[2], geometry); },
-      {random_uniform(Shape{2, 3, 4, 5, 2}, DType::f64), random_uniform(Shape{3, 3, 3, 3, 2}, DType::f64),
-       random_uniform(Shape{3}, DType::f64)},
-      {true, true, true}, options_with_seed()));
+  expect_ok(gradcheck([&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], in[2], geometry); },
+                      {random_uniform(Shape{2, 3, 4, 5, 2}, DType::f64),
+                       random_uniform(Shape{3, 3, 3, 3, 2}, DType::f64), random_uniform(Shape{3}, DType::f64)},
+                      {true, true, true}, options_with_seed()));
 }
 
 TEST(Gradcheck, ConvAnisotropic1x3x3And2d) {
   const ConvGeometry anisotropic{{1, 3, 3}, {1, 2, 2}, {0, 1, 1}};
-  expect_ok(gradcheck(
-      [&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], Var(), anisotropic); },
-      {random_uniform(Shape{1, 2, 5, 4, 3}, DType::f64), random_uniform(Shape{2, 1, 3, 3, 3}, DType::f64)},
-      {true, true}, options_with_seed()));
+  expect_ok(
+      gradcheck([&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], Var(), anisotropic); },
+                {random_uniform(Shape{1, 2, 5, 4, 3}, DType::f64), random_uniform(Shape{2, 1, 3, 3, 3}, DType::f64)},
+                {true, true}, options_with_seed()));
   const ConvGeometry two_d{{1, 3, 3}, {1, 1, 1}, {0, 1, 1}};
-  expect_ok(gradcheck(
-      [&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], in[2], two_d); },
-      {random_uniform(Shape{2, 1, 5, 3, 2}, DType::f64), random_uniform(Shape{3, 1, 3, 3, 2}, DType::f64),
-       random_uniform(Shape{3}, DType::f64)},
-      {true, true, true}, options_with_seed()));
+  expect_ok(gradcheck([&](Tape& tape, const std::vector<Var>& in) { return conv(tape, in[0], in[1], in[2], two_d); },
+                      {random_uniform(Shape{2, 1, 5, 3, 2}, DType::f64),
+                       random_uniform(Shape{3, 1, 3, 3, 2}, DType::f64), random_uniform(Shape{3}, DType::f64)},
+                      {true, true, true}, options_with_seed()));
 }
 
 TEST(Gradcheck, ConvTranspose) {
@@ -66,7 +64,9 @@ TEST(Gradcheck, ConvTranspose) {
 TEST(Gradcheck, InstanceNormLeakyRelu) {
   for (double slope : {0.01, 1.0}) {
     expect_ok(gradcheck(
-        [&](Tape& tape, const std::vector<Var>& in) { return instance_norm_leaky_relu(tape, in[0], in[1], in[2], slope); },
+        [&](Tape& tape, const std::vector<Var>& in) {
+          return instance_norm_leaky_relu(tape, in[0], in[1], in[2], slope);
+        },
         {random_uniform(Shape{2, 2, 3, 3, 3}, DType::f64), random_uniform(Shape{3}, DType::f64, 0.5, 1.5),
          random_uniform(Shape{3}, DType::f64)},
         {true, true, true}, options_with_seed()));
@@ -77,11 +77,15 @@ TEST(Gradcheck, LeakyReluAvgPoolConcatAddScale) {
   auto opts = options_with_seed();
   expect_ok(gradcheck([](Tape& tape, const std::vector<Var>& in) { return leaky_relu(tape, in[0], 0.01); },
                       {random_uniform(Shape{2, 1, 3, 4, 3}, DType::f64)}, {true}, opts));
-  expect_ok(gradcheck([](Tape& tape, const std::vector<Var>& in) { return avg_pool(tape, in[0], {2, 1, 2}); },
-                      {random_uniform(Shape{2, 4, 3, 4, 2}, DType::f64)}, {true}, opts));
-  expect_ok(gradcheck([](Tape& tape, const std::vector<Var>& in) { return concat_channels(tape, in[0], in[1]); },
-                      {random_uniform(Shape{2, 1, 2, 3, 2}, DType::f64), random_uniform(Shape{2, 1, 2, 3, 3}, DType::f64)},
-                      {true, true}, opts));
+  expect_ok(gradcheck(
+      [](Tape& tape, const std::vector<Var>& in) {
+        return avg_pool(tape, in[0], {2, 1, 2});
+      },
+      {random_uniform(Shape{2, 4, 3, 4, 2}, DType::f64)}, {true}, opts));
+  expect_ok(
+      gradcheck([](Tape& tape, const std::vector<Var>& in) { return concat_channels(tape, in[0], in[1]); },
+                {random_uniform(Shape{2, 1, 2, 3, 2}, DType::f64), random_uniform(Shape{2, 1, 2, 3, 3}, DType::f64)},
+                {true, true}, opts));
   expect_ok(gradcheck([](Tape& tape, const std::vector<Var>& in) { return add(tape, in[0], scale(tape, in[1], -0.7)); },
                       {random_uniform(Shape{2, 3, 4}, DType::f64), random_uniform(Shape{2, 3, 4}, DType::f64)},
                       {true, true}, opts));
@@ -130,9 +134,10 @@ TEST(Gradcheck, DetectsAWrongGradient) {
   auto wrong = [](Tape& tape, const std::vector<Var>& in) {
     const Context& ctx = tape.ctx();
     Tensor doubled = nnuc::scale(ctx, in[0].value(), 2.0);
-    return tape.record("wrong", {in[0]}, std::move(doubled), [&ctx](const std::vector<Tensor>& dy, const std::vector<bool>&) {
-      return std::vector<Tensor>{nnuc::scale(ctx, dy[0], 3.0)};
-    });
+    return tape.record("wrong", {in[0]}, std::move(doubled),
+                       [&ctx](const std::vector<Tensor>& dy, const std::vector<bool>&) {
+                         return std::vector<Tensor>{nnuc::scale(ctx, dy[0], 3.0)};
+                       });
   };
   EXPECT_FALSE(gradcheck(wrong, {random_uniform(Shape{4}, DType::f64)}, {true}, options_with_seed()).ok);
 }
