@@ -12,6 +12,20 @@
 //
 // Activations are channels-last (N, D, H, W, C). Ops run on the tape's Context; on a Meta context they
 // allocate what the modelled device would and compute nothing (measure mode).
+//
+// Host syncs. No op here copies a value to the host: the loss ops keep their sums, the loss value and
+// the gradients of the sums on the device (kernels/loss/dice_loss.h combines them, one tiny kernel a pass;
+// the CE / BCE scale reaches the backward kernel as a device scalar), and the deep-supervision
+// weighting (nn/loss.cpp) is scale/add on (1) tensors. What still syncs in a CUDA training step
+// (nn::Trainer::train_epoch):
+//   - the batch upload (nn/trainer_data.cpp: Tensor::copy_to of data and seg, each synchronizing the
+//     stream after its copy): the host-side batch must stay valid until the copy is done;
+//   - the one read of the loss by the Trainer after the step (a device-to-host copy, which waits for
+//     the step's work): the value the epoch's mean loss and the non-finite check need;
+//   - right after it, the optimizer's skipped-step counter (nn::SGD::skipped_steps): a second tiny
+//     copy, on a stream that the loss read has already drained, so it waits for no GPU work;
+//   - on the first pass of each convolution shape only: cudnnFind*Ex's timing (kernels/conv);
+//   - cascade training only: the augmentation's connected components run on the host (data/components).
 #pragma once
 
 #include <array>

@@ -37,6 +37,9 @@ inline constexpr std::string_view kKernelOps[] = {
     "sigmoid_dice_sums_backward",
     "region_loss_forward",
     "region_loss_backward",
+    // loss/dice_loss.h
+    "soft_dice_loss_forward",
+    "soft_dice_loss_backward",
     // elementwise/elementwise.h, elementwise/reduce.h
     "add",
     "scale",

@@ -39,9 +39,9 @@ struct TrainingStepMemory {
   std::uint64_t device_total() const { return peak_bytes + fixed_overhead; }
 };
 
-// The CUDA context, cuDNN and cuBLAS handles and the kernels' modules take device memory outside
+// The CUDA context, the cuDNN handle and the kernels' modules take device memory outside
 // the allocator. The planner's default, a stated estimate that no GPU has confirmed yet: the context
-// of a current driver with lazy module loading, the handles (cuBLAS's workspace) and the modules of
+// of a current driver with lazy module loading, the cuDNN handle and the modules of
 // the kernels one step launches. `nnuc memory --measure-cuda` measures it on a GPU
 // (measure_cuda_fixed_overhead, kernels/core/context.h); tests/gpu/run_gpu_checks.sh records that
 // measurement in bench/results/ and StepMemoryGpu checks the constant against it.

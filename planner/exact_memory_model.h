@@ -3,7 +3,7 @@
 //
 // For the CUDA device (the default) the run models mixed precision (bf16 activations, f32 master
 // weights and optimizer state), every convolution borrowing cuDNN workspace up to the cap, and the
-// prediction adds kCudaFixedOverheadBytes (CUDA context, cuDNN/cuBLAS handles, kernel modules) that
+// prediction adds kCudaFixedOverheadBytes (CUDA context, cuDNN handle, kernel modules) that
 // the allocator does not see. For the CPU device (tests, CPU training) activations are f32 and
 // there is neither workspace nor fixed overhead: the prediction is the CPU allocator's peak.
 //

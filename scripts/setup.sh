@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs nnuc's build dependencies from Debian's packages (when run as root or with sudo) and
-# builds nnuc in ./build (Release; CUDA when nvcc, cuDNN and cuBLAS are present).
+# builds nnuc in ./build (Release; CUDA when nvcc and cuDNN are present).
 #   NNUC_CUDA=AUTO|ON|OFF   CUDA backend (default AUTO)
 #   NNUC_WERROR=ON|OFF      warnings as errors (default OFF; CI sets ON)
 #   NNUC_SKIP_APT=1         do not touch packages

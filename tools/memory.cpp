@@ -58,7 +58,7 @@ void print_measured_overhead() {
   } else {
     std::printf("  CUDA context            not measured (NVML missing, or the context existed already)\n");
   }
-  std::printf("  stream + cuDNN/cuBLAS   %s\n", gib(measured.handles_bytes).c_str());
+  std::printf("  stream + cuDNN handle  %s\n", gib(measured.handles_bytes).c_str());
   std::printf("  first use of kernels    %s  (one bf16 training step of a small U-Net, pool excluded)\n",
               gib(measured.first_use_bytes).c_str());
   std::printf("  = measured overhead     %s  (stated constant: %s)\n", gib(measured.total()).c_str(),

@@ -13,7 +13,8 @@
 // ctx.conv_element_limit() elements runs as several calls (conv_chunk.h); this file is the backend
 // that runs one call.
 //
-// Lifecycle per call: describe -> plan (cached per pass, shape, dtype, cap and determinism in
+// Lifecycle per call: describe (the descriptors of a shape are made once and kept in ctx.conv_plans()'
+// call states, shared by the three passes) -> plan (cached per pass, shape, dtype, cap and determinism in
 // ctx.conv_plans(); on a miss, cuDNN's heuristic list, then, when the cache benchmarks and the mode is
 // not deterministic, cudnnFind*Ex times the candidates with a workspace of at most the cap;
 // choose_conv_plan picks) -> workspace
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -153,8 +155,10 @@ std::vector<ConvCandidate> to_candidates(ConvPass pass, cudnnHandle_t handle, co
   return candidates;
 }
 
-// cuDNN's heuristic candidates for the call, best first.
+// cuDNN's heuristic candidates for the call, best first, queried under the search math type (the
+// cached descriptor may carry the math type of the last algorithm run).
 std::vector<ConvCandidate> heuristic_candidates(ConvPass pass, cudnnHandle_t handle, const ConvCall& call) {
+  call.reset_math();
   int count = 0, returned = 0;
   switch (pass) {
     case ConvPass::forward: {
@@ -265,14 +269,16 @@ class CudnnBackend final : public ConvChunkBackend {
 
   void prepare(ConvPass pass, const ConvBlock& x, const ConvBlock& w, const ConvBlock& y,
                const ConvGeometry& geometry) override {
-    const ConvCall call(x.shape, w.shape, y.shape, geometry, dtype_);
-    plan_for(pass, call, key(pass, x, w, geometry), x, w, y);
+    const ConvPlanKey plan_key = key(pass, x, w, geometry);
+    const std::shared_ptr<const ConvCall> owner = call_for(plan_key, x, w, y, geometry);
+    plan_for(pass, *owner, plan_key, x, w, y);
   }
 
   void run(ConvPass pass, const ConvBlock& x, const ConvBlock& w, const ConvBlock& y, const ConvGeometry& geometry,
            bool accumulate) override {
-    const ConvCall call(x.shape, w.shape, y.shape, geometry, dtype_);
     const ConvPlanKey plan_key = key(pass, x, w, geometry);
+    const std::shared_ptr<const ConvCall> owner = call_for(plan_key, x, w, y, geometry);
+    const ConvCall& call = *owner;
     ConvPlan plan = plan_for(pass, call, plan_key, x, w, y);
     const ConvPlan chosen = plan;
     const Tensor workspace = acquire_conv_workspace(
@@ -299,6 +305,16 @@ class CudnnBackend final : public ConvChunkBackend {
   ConvPlanKey key(ConvPass pass, const ConvBlock& x, const ConvBlock& w, const ConvGeometry& geometry) const {
     return ConvPlanKey::make(pass, x.shape, w.shape, geometry, dtype_, policy_.workspace_cap,
                              policy_.deterministic_only);
+  }
+
+  // The cached descriptors of this shape (y's shape follows from x, w and the geometry). The math type
+  // on the convolution descriptor is set before every use, so sharing it across passes is safe; a
+  // Context's CUDA ops are issued from one thread at a time (one stream).
+  std::shared_ptr<const ConvCall> call_for(const ConvPlanKey& plan_key, const ConvBlock& x, const ConvBlock& w,
+                                           const ConvBlock& y, const ConvGeometry& geometry) const {
+    return std::static_pointer_cast<const ConvCall>(ctx_.conv_plans().call_state(plan_key, [&] {
+      return std::static_pointer_cast<void>(std::make_shared<ConvCall>(x.shape, w.shape, y.shape, geometry, dtype_));
+    }));
   }
 
   ConvPlan plan_for(ConvPass pass, const ConvCall& call, const ConvPlanKey& plan_key, const ConvBlock& x,

@@ -86,6 +86,32 @@ std::size_t ConvPlanCache::size() const {
 void ConvPlanCache::clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   plans_.clear();
+  call_states_.clear();
+}
+
+std::shared_ptr<void> ConvPlanCache::call_state(const ConvPlanKey& key,
+                                                const std::function<std::shared_ptr<void>()>& create) {
+  ConvPlanKey shape_key = key;  // one state for every pass, cap and determinism of a shape
+  shape_key.pass = ConvPass::forward;
+  shape_key.workspace_cap = 0;
+  shape_key.deterministic = false;
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::shared_ptr<void>& state = call_states_[shape_key];
+  if (!state) {
+    try {
+      state = create();
+    } catch (...) {
+      call_states_.erase(shape_key);
+      throw;
+    }
+    NNUC_CHECK(state != nullptr, "ConvPlanCache::call_state: the backend made no state");
+  }
+  return state;
+}
+
+std::size_t ConvPlanCache::call_states() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return call_states_.size();
 }
 
 ConvPlanCache& Context::conv_plans() const {

@@ -17,7 +17,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -113,11 +115,21 @@ struct ConvPlanCache {
   // Adds every plan of `other` (entries already here are kept).
   void import_from(const ConvPlanCache& other);
   std::size_t size() const;
+  // Drops the plans and the call states.
   void clear();
+
+  // The backend's state for one call shape, shared by its passes (CUDA: cuDNN's tensor, filter and
+  // convolution descriptors), so that it is described once instead of on every pass. Made by
+  // `create` on the first request for the key's dtype, x, w and geometry (pass, cap and determinism
+  // are not part of it) and destroyed by its own deleter when the last owner (the cache, or a caller
+  // still using it after clear()) lets go. Not copied by import_from: a Meta context needs none.
+  std::shared_ptr<void> call_state(const ConvPlanKey& key, const std::function<std::shared_ptr<void>()>& create);
+  std::size_t call_states() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<ConvPlanKey, ConvPlan> plans_;
+  std::map<ConvPlanKey, std::shared_ptr<void>> call_states_;
 };
 
 }  // namespace nnuc

@@ -72,8 +72,6 @@ std::unique_ptr<Context> Context::cuda(int index) {
   allocator_for(Device::CUDA).register_stream(stream);
   CUDNN_CHECK(cudnnCreate(&context->cudnn_));
   CUDNN_CHECK(cudnnSetStream(context->cudnn_, stream));
-  CUBLAS_CHECK(cublasCreate(&context->cublas_));
-  CUBLAS_CHECK(cublasSetStream(context->cublas_, stream));
   return context;
 #else
   (void)index;
@@ -87,7 +85,6 @@ Context::~Context() {
     conv_plans_.reset();
     if (stream_) CUDA_CHECK_PRINT(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)));
     allocator_for(Device::CUDA).unregister_stream(stream_);  // tensors that outlive us free elsewhere
-    if (cublas_) CUBLAS_CHECK_PRINT(cublasDestroy(cublas_));
     if (cudnn_) CUDNN_CHECK_PRINT(cudnnDestroy(cudnn_));
     if (stream_) CUDA_CHECK_PRINT(cudaStreamDestroy(static_cast<cudaStream_t>(stream_)));
   }

@@ -1,14 +1,14 @@
 // Context: where and how ops run. Passed explicitly to every op; nnuc keeps no hidden globals
 // besides the per-device allocators.
 //
-// A CUDA context owns one stream and the cuDNN and cuBLAS handles bound to it, the workspace cap
+// A CUDA context owns one stream and the cuDNN handle bound to it, the workspace cap
 // under which convolution algorithms are chosen, the cache of chosen algorithms, the deterministic
 // switch and the element limit of one convolution library call. A Meta context models a real device
 // (CPU or CUDA): ops on it allocate what that device would, compute nothing.
 //
 // Lifetime: tensors may outlive the Context that made them. Destroying a CUDA Context waits for its
 // stream, unregisters it from the CUDA allocator (later frees of its tensors go to the legacy stream)
-// and destroys the handles and the stream.
+// and destroys the handle and the stream.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +20,6 @@
 #include "kernels/core/device.h"
 
 struct cudnnContext;
-struct cublasContext;
 
 namespace nnuc {
 
@@ -54,7 +53,6 @@ class Context {
 
   void* stream() const { return stream_; }  // cudaStream_t; nullptr off CUDA
   cudnnContext* cudnn() const { return cudnn_; }
-  cublasContext* cublas() const { return cublas_; }
 
   std::size_t workspace_cap() const { return workspace_cap_; }
   void set_workspace_cap(std::size_t bytes) { workspace_cap_ = bytes; }
@@ -85,7 +83,6 @@ class Context {
   int cuda_index_ = -1;
   void* stream_ = nullptr;
   cudnnContext* cudnn_ = nullptr;
-  cublasContext* cublas_ = nullptr;
   std::size_t workspace_cap_ = kDefaultWorkspaceCap;
   bool deterministic_ = false;
   std::int64_t conv_element_limit_ = kDefaultConvElementLimit;
@@ -98,7 +95,7 @@ struct CudaFixedOverhead {
   // The CUDA context: the device's used memory (NVML) before and after creating it. nullopt when NVML
   // (libnvidia-ml.so.1, part of the driver) cannot be loaded or this process already had the context.
   std::optional<std::uint64_t> context_bytes;
-  std::uint64_t handles_bytes = 0;    // nnuc's Context: stream, cuDNN and cuBLAS handles (cudaMemGetInfo)
+  std::uint64_t handles_bytes = 0;    // nnuc's Context: stream and cuDNN handle (cudaMemGetInfo)
   std::uint64_t first_use_bytes = 0;  // taken by running `warm_up`, beyond the allocator's pool: kernel
                                       // modules loaded on first launch, libraries' internal buffers
   std::uint64_t device_total_bytes = 0;

@@ -1,7 +1,6 @@
-// Check macros for CUDA runtime, cuDNN and cuBLAS calls. Only for translation units built with CUDA.
+// Check macros for CUDA runtime and cuDNN calls. Only for translation units built with CUDA.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -34,17 +33,4 @@
   do {                                                                                                             \
     cudnnStatus_t nnuc_status_ = (call);                                                                           \
     NNUC_CHECK_PRINT(nnuc_status_ == CUDNN_STATUS_SUCCESS, #call, " failed: ", cudnnGetErrorString(nnuc_status_)); \
-  } while (0)
-
-#define CUBLAS_CHECK(call)                                                                    \
-  do {                                                                                        \
-    cublasStatus_t nnuc_status_ = (call);                                                     \
-    if (nnuc_status_ != CUBLAS_STATUS_SUCCESS)                                                \
-      NNUC_THROW(::nnuc::CudaError, #call, " failed: ", cublasGetStatusString(nnuc_status_)); \
-  } while (0)
-
-#define CUBLAS_CHECK_PRINT(call)                                                                                      \
-  do {                                                                                                                \
-    cublasStatus_t nnuc_status_ = (call);                                                                             \
-    NNUC_CHECK_PRINT(nnuc_status_ == CUBLAS_STATUS_SUCCESS, #call, " failed: ", cublasGetStatusString(nnuc_status_)); \
   } while (0)

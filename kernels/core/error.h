@@ -35,7 +35,7 @@ class InvalidInput : public Error {
   using Error::Error;
 };
 
-// A CUDA runtime, cuDNN or cuBLAS call failed, or CUDA is not available where it was required.
+// A CUDA runtime or cuDNN call failed, or CUDA is not available where it was required.
 class CudaError : public Error {
   using Error::Error;
 };

@@ -64,6 +64,17 @@ BackwardTerms dice_terms(double loss_scale, const Tensor& grad_intersection, con
   return terms;
 }
 
+BackwardTerms dice_terms(const Context& ctx, const Tensor& loss_scale, const Tensor& grad_intersection,
+                         const Tensor& grad_prediction) {
+  check_defined(loss_scale, "loss_scale");
+  check_dtype(loss_scale, DType::f64, "loss_scale");
+  check_device(loss_scale, ctx, "loss_scale");
+  check_shape(loss_scale, Shape{1}, "loss_scale");
+  BackwardTerms terms = dice_terms(1.0, grad_intersection, grad_prediction);
+  terms.loss_scale_factor = loss_scale;
+  return terms;
+}
+
 // The CUDA forward's partial sums; nothing on the CPU. Allocated on Meta too, so that a Meta run
 // modelling CUDA peaks where the real one does.
 Tensor allocate_workspace(const Context& ctx, const Tensor& logits) {
@@ -197,6 +208,13 @@ Tensor dice_ce_backward(const Context& ctx, const Tensor& logits, const Tensor& 
   NNUC_RANGE("dice_ce_backward");
   return loss_detail::softmax_loss_backward(ctx, logits, labels, ignore_label,
                                             loss_detail::dice_terms(ce_scale, grad_intersection, grad_prediction));
+}
+
+Tensor dice_ce_backward(const Context& ctx, const Tensor& logits, const Tensor& labels, int ignore_label,
+                        const Tensor& ce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction) {
+  NNUC_RANGE("dice_ce_backward");
+  return loss_detail::softmax_loss_backward(ctx, logits, labels, ignore_label,
+                                            loss_detail::dice_terms(ctx, ce_scale, grad_intersection, grad_prediction));
 }
 
 }  // namespace nnuc

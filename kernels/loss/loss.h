@@ -2,9 +2,10 @@
 // the soft-Dice partial sums of nnU-Net's "DC_and_CE_loss" (spec §6.2), each forward with its
 // backward. The region (sigmoid) variant is in kernels/loss/region_loss.h.
 //
-// The ops produce sums, never the loss itself: the loss layer (nn/) divides and combines them, which
-// keeps the rules that differ between configurations (background dropped, batch Dice, CE := 0 on a
-// patch batch with no annotated voxel, deep-supervision weights) in one readable place:
+// The ops produce sums, never the loss itself: the loss ops (autograd/ops.cpp) combine them on the
+// device with kernels/loss/dice_loss.h, which keeps the rules that differ between configurations
+// (background dropped, batch Dice, CE := 0 on a patch batch with no annotated voxel) in one readable
+// place (deep-supervision weights: nn/loss.cpp):
 //   CE   = loss_sum / counted                            (0 when counted == 0)
 //   dc_c = (2·I_c + ε) / max(G_c + P_c + ε, 1e-8),  ε = 1e-5, sums over the batch axis too if batch Dice
 //   L    = CE − mean over foreground classes (c ≥ 1) [and samples] of dc_c
@@ -114,5 +115,8 @@ DiceCrossEntropySums dice_ce_forward(const Context& ctx, const Tensor& logits, c
 // requires: as dice_sums_backward. ensures: as dice_sums_backward.
 Tensor dice_ce_backward(const Context& ctx, const Tensor& logits, const Tensor& labels, int ignore_label,
                         double ce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction);
+// The same with ce_scale a (1) f64 tensor on ctx's device, read by the kernel: no host sync.
+Tensor dice_ce_backward(const Context& ctx, const Tensor& logits, const Tensor& labels, int ignore_label,
+                        const Tensor& ce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction);
 
 }  // namespace nnuc

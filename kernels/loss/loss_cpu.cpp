@@ -142,7 +142,7 @@ void backward_typed(const Tensor& logits, const Tensor& labels, int ignore_label
   const T* x = logits.data<T>();
   const std::int16_t* label_of = labels.data<std::int16_t>();
   T* grad = grad_logits.data<T>();
-  const T scale = static_cast<T>(terms.loss_scale);
+  const T scale = static_cast<T>(terms.scale_on_host());
   const T* grad_i = terms.dice() ? terms.grad_intersection.data<T>() : nullptr;  // (N, K)
   const T* grad_p = terms.dice() ? terms.grad_prediction.data<T>() : nullptr;
 #pragma omp parallel

@@ -121,8 +121,10 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     softmax_loss_backward_kernel(const T* __restrict__ logits, const std::int16_t* __restrict__ labels,
                                  std::int64_t voxels, std::int64_t voxels_per_sample, int classes, int ignore_label,
-                                 float loss_scale, const float* __restrict__ grad_intersection,
-                                 const float* __restrict__ grad_prediction, T* __restrict__ grad) {
+                                 double scale, const double* __restrict__ scale_factor,
+                                 const float* __restrict__ grad_intersection, const float* __restrict__ grad_prediction,
+                                 T* __restrict__ grad) {
+  const float loss_scale = static_cast<float>(scale_factor != nullptr ? scale * *scale_factor : scale);
   for (std::int64_t voxel = grid_first(); voxel < voxels; voxel += grid_stride()) {
     const int label = labels[voxel];
     T* out = grad + voxel * classes;
@@ -237,7 +239,7 @@ void backward_typed(const Context& ctx, const Tensor& logits, const Tensor& labe
   const SoftmaxGeometry g(logits.shape());
   softmax_loss_backward_kernel<T><<<elementwise_blocks(g.voxels()), kThreads, 0, stream_of(ctx)>>>(
       static_cast<const T*>(logits.raw()), labels.data<std::int16_t>(), g.voxels(), g.voxels_per_sample,
-      static_cast<int>(g.classes), ignore_label, static_cast<float>(terms.loss_scale),
+      static_cast<int>(g.classes), ignore_label, terms.loss_scale, terms.scale_factor_on_device(),
       terms.dice() ? terms.grad_intersection.data<float>() : nullptr,
       terms.dice() ? terms.grad_prediction.data<float>() : nullptr, static_cast<T*>(grad_logits.raw()));
   CUDA_CHECK_LAUNCH();

@@ -47,8 +47,17 @@ struct SumOutputs {
 };
 
 // What a backward adds; undefined grads mean "no Dice term". loss_scale 0 means "no CE / BCE term".
+// With loss_scale_factor defined ((1) f64 on the op's device) the CE / BCE weight is
+// loss_scale · loss_scale_factor[0], read by the kernel itself (no host sync).
 struct BackwardTerms {
   double loss_scale = 0;
+  Tensor loss_scale_factor;
+  double scale_on_host() const {
+    return loss_scale_factor.defined() ? loss_scale * loss_scale_factor.data<double>()[0] : loss_scale;
+  }
+  const double* scale_factor_on_device() const {
+    return loss_scale_factor.defined() ? loss_scale_factor.data<double>() : nullptr;
+  }
   Tensor grad_intersection, grad_prediction;  // (N, K)
   bool dice() const { return grad_intersection.defined(); }
 };
@@ -63,6 +72,9 @@ void check_sum_grad(const Context& ctx, const Tensor& logits, const Tensor& grad
 SumOutputs allocate_sums(const Context& ctx, const Tensor& logits, bool loss, bool dice);
 // Backward terms with a Dice part (both grads required) and a CE / BCE part of weight loss_scale.
 BackwardTerms dice_terms(double loss_scale, const Tensor& grad_intersection, const Tensor& grad_prediction);
+// dice_terms(1, ...) with the CE / BCE weight read from `loss_scale` ((1) f64 on ctx's device), checked.
+BackwardTerms dice_terms(const Context& ctx, const Tensor& loss_scale, const Tensor& grad_intersection,
+                         const Tensor& grad_prediction);
 // f32 (workspace_elements) where ctx models CUDA; undefined otherwise.
 Tensor allocate_workspace(const Context& ctx, const Tensor& logits);
 

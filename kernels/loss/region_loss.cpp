@@ -94,4 +94,11 @@ Tensor region_loss_backward(const Context& ctx, const Tensor& logits, const Tens
   return backward(ctx, logits, targets, ignore, loss_detail::dice_terms(bce_scale, grad_intersection, grad_prediction));
 }
 
+Tensor region_loss_backward(const Context& ctx, const Tensor& logits, const Tensor& targets, RegionIgnore ignore,
+                            const Tensor& bce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction) {
+  NNUC_RANGE("region_loss_backward");
+  return backward(ctx, logits, targets, ignore,
+                  loss_detail::dice_terms(ctx, bce_scale, grad_intersection, grad_prediction));
+}
+
 }  // namespace nnuc

@@ -64,5 +64,8 @@ RegionLossSums region_loss_forward(const Context& ctx, const Tensor& logits, con
 //   dx = m · (bce_scale · (s − y) + (gI·y + gP) · s · (1 − s))
 Tensor region_loss_backward(const Context& ctx, const Tensor& logits, const Tensor& targets, RegionIgnore ignore,
                             double bce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction);
+// The same with bce_scale a (1) f64 tensor on ctx's device, read by the kernel: no host sync.
+Tensor region_loss_backward(const Context& ctx, const Tensor& logits, const Tensor& targets, RegionIgnore ignore,
+                            const Tensor& bce_scale, const Tensor& grad_intersection, const Tensor& grad_prediction);
 
 }  // namespace nnuc

@@ -90,7 +90,7 @@ void backward_typed(const Tensor& logits, const Tensor& targets, RegionIgnore ig
   const T* x = logits.data<T>();
   const std::uint8_t* t = targets.data<std::uint8_t>();
   T* grad = grad_logits.data<T>();
-  const T scale = static_cast<T>(terms.loss_scale);
+  const T scale = static_cast<T>(terms.scale_on_host());
   const T* grad_i = terms.dice() ? terms.grad_intersection.data<T>() : nullptr;  // (N, R)
   const T* grad_p = terms.dice() ? terms.grad_prediction.data<T>() : nullptr;
 #pragma omp parallel for schedule(static)

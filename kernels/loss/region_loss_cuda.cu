@@ -73,8 +73,10 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     region_loss_backward_kernel(const T* __restrict__ logits, const std::uint8_t* __restrict__ targets,
                                 std::int64_t elements, std::int64_t voxels_per_sample, int regions, int target_channels,
-                                float loss_scale, const float* __restrict__ grad_intersection,
-                                const float* __restrict__ grad_prediction, T* __restrict__ grad) {
+                                double scale, const double* __restrict__ scale_factor,
+                                const float* __restrict__ grad_intersection, const float* __restrict__ grad_prediction,
+                                T* __restrict__ grad) {
+  const float loss_scale = static_cast<float>(scale_factor != nullptr ? scale * *scale_factor : scale);
   const bool has_ignore = target_channels > regions;
   for (std::int64_t element = grid_first(); element < elements; element += grid_stride()) {
     const std::int64_t voxel = element / regions;
@@ -126,8 +128,8 @@ void backward_typed(const Context& ctx, const Tensor& logits, const Tensor& targ
   const std::int64_t elements = logits.numel();
   region_loss_backward_kernel<T><<<elementwise_blocks(elements), kThreads, 0, stream_of(ctx)>>>(
       static_cast<const T*>(logits.raw()), targets.data<std::uint8_t>(), elements, g.voxels_per_sample,
-      static_cast<int>(g.regions), static_cast<int>(g.target_channels), static_cast<float>(terms.loss_scale),
-      terms.dice() ? terms.grad_intersection.data<float>() : nullptr,
+      static_cast<int>(g.regions), static_cast<int>(g.target_channels), terms.loss_scale,
+      terms.scale_factor_on_device(), terms.dice() ? terms.grad_intersection.data<float>() : nullptr,
       terms.dice() ? terms.grad_prediction.data<float>() : nullptr, static_cast<T*>(grad_logits.raw()));
   CUDA_CHECK_LAUNCH();
 }

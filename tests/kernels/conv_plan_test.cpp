@@ -3,6 +3,7 @@
 // after an OutOfMemory, and the plan cache keyed by determinism.
 #include "kernels/conv/conv_plan.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,46 @@ TEST(ConvPlanChoice, PlansAreCachedPerDeterminism) {
   cache.insert(exact, ConvPlan{1, 0, 400});
   EXPECT_EQ(cache.find(fast)->algorithm, 3);
   EXPECT_EQ(cache.find(exact)->algorithm, 1);
+}
+
+// The backend's per-shape state (cuDNN descriptors on CUDA): made once per dtype, x, w and geometry,
+// shared by every pass, cap and determinism, destroyed when the cache lets go of it, and not made
+// (nor kept) when its creation throws.
+TEST(ConvPlanChoice, CallStateIsMadeOncePerShapeAndDestroyedWithTheCache) {
+  int made = 0, destroyed = 0;
+  auto create = [&] {
+    ++made;
+    return std::shared_ptr<void>(new int(made), [&destroyed](void* state) {
+      ++destroyed;
+      delete static_cast<int*>(state);
+    });
+  };
+  const Shape x{2, 5, 4, 6, 3}, w{4, 3, 3, 3, 3}, wider{5, 3, 3, 3, 3};
+  const ConvGeometry g = same_padding_geometry({3, 3, 3}, {1, 1, 1});
+  {
+    ConvPlanCache cache;
+    const auto forward = cache.call_state(ConvPlanKey::make(ConvPass::forward, x, w, g, DType::f32, 1 << 20), create);
+    const auto backward =
+        cache.call_state(ConvPlanKey::make(ConvPass::backward_weight, x, w, g, DType::f32, 1 << 10, true), create);
+    EXPECT_EQ(forward.get(), backward.get());
+    EXPECT_EQ(made, 1);
+    cache.call_state(ConvPlanKey::make(ConvPass::forward, x, wider, g, DType::f32, 1 << 20), create);
+    cache.call_state(ConvPlanKey::make(ConvPass::forward, x, w, g, DType::bf16, 1 << 20), create);
+    EXPECT_EQ(made, 3);
+    EXPECT_EQ(cache.call_states(), 3u);
+    EXPECT_EQ(*static_cast<int*>(forward.get()), 1);
+
+    const ConvPlanKey failing = ConvPlanKey::make(ConvPass::forward, wider, wider, g, DType::f32, 0);
+    EXPECT_THROW(
+        cache.call_state(failing, []() -> std::shared_ptr<void> { NNUC_THROW(InvalidInput, "no descriptor"); }),
+        InvalidInput);
+    EXPECT_EQ(cache.call_states(), 3u);
+
+    cache.clear();  // the states still in use here outlive the cache's reference
+    EXPECT_EQ(cache.call_states(), 0u);
+    EXPECT_EQ(destroyed, 2);
+  }
+  EXPECT_EQ(destroyed, 3);
 }
 
 }  // namespace
