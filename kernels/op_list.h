@@ -60,6 +60,11 @@ inline constexpr std::string_view kKernelOps[] = {
     "avg_pool_backward",
     // optim/sgd.h
     "sgd_step",
+    // window/window.h (the sliding-window predictor)
+    "extract_tiles",
+    "add_flipped_tiles",
+    "accumulate_tiles",
+    "normalize_by_weights",
     // data/augment/spatial.h, data/augment/steps.h: the augmentation's ops follow the same
     // conventions (CPU + CUDA + Meta), so their GPU tests count here too
     "spatial_transform",

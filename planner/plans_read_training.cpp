@@ -55,6 +55,17 @@ std::string experiment_folder_name(const TrainingSetupOptions& options, const st
 
 }  // namespace
 
+std::string preprocessing_configuration(const PlansFile& plans, const std::string& configuration) {
+  const ResolvedConfiguration* current = &plans.configuration(configuration);
+  const std::string& data_identifier = current->plan.data_identifier;
+  for (std::size_t depth = 0; !current->inherits_from.empty() && depth < plans.configurations.size(); ++depth) {
+    const ResolvedConfiguration& parent = plans.configuration(current->inherits_from);
+    if (parent.plan.data_identifier != data_identifier) break;
+    current = &parent;
+  }
+  return current->name;
+}
+
 TrainingSetup prepare_training(const TrainingSetupOptions& options) {
   const fs::path folder = options.preprocessed_folder;
   NNUC_CHECK(fs::is_directory(folder), "preprocessed dataset folder ", folder.string(),
@@ -74,7 +85,7 @@ TrainingSetup prepare_training(const TrainingSetupOptions& options) {
   const fs::path data_folder = folder / plan.data_identifier;
   NNUC_CHECK(fs::is_directory(data_folder), "configuration ", options.configuration,
              " was not preprocessed: ", data_folder.string(), " does not exist (run nnuc plan with -c ",
-             options.configuration, ")");
+             preprocessing_configuration(setup.plans, options.configuration), ")");
   const std::vector<std::string> ids = preprocessed_case_ids(data_folder);
   NNUC_CHECK(!ids.empty(), data_folder.string(), " holds no preprocessed case (*", data::kStoreFileEnding, ")");
   const std::vector<data::Split> splits = data::load_or_create_splits((folder / data::kSplitsFileName).string(), ids);

@@ -47,6 +47,11 @@ struct TrainingSetup {
 // Writes splits_final.json into the preprocessed folder when it has none (nnU-Net does the same).
 TrainingSetup prepare_training(const TrainingSetupOptions& options);
 
+// The configuration whose `nnuc plan -c` writes the preprocessed data that `configuration` trains on:
+// the configuration itself, or the ancestor it shares its data_identifier with (3d_cascade_fullres:
+// 3d_fullres).
+std::string preprocessing_configuration(const PlansFile& plans, const std::string& configuration);
+
 // Copies plans.json (the plans file), dataset.json and dataset_fingerprint.json into output_base,
 // each written atomically (nnU-Net copies them at the start of every training).
 void write_results_folder_files(const TrainingSetup& setup, const TrainingSetupOptions& options);

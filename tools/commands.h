@@ -40,6 +40,13 @@ int run_convert_msd(int argc, char** argv);
 int run_plan(int argc, char** argv);
 int run_memory(int argc, char** argv);
 int run_train(int argc, char** argv);
+int run_predict(int argc, char** argv);
+int run_evaluate(int argc, char** argv);
+int run_determine_postprocessing(int argc, char** argv);
+int run_postprocess(int argc, char** argv);
+int run_ensemble(int argc, char** argv);
+int run_accumulate_crossval(int argc, char** argv);
+int run_find_best(int argc, char** argv);
 
 // Runs a command and turns what it throws into a message on stderr and an exit code: InvalidInput 2,
 // InternalError (or anything that is not a std::exception) 3, any other exception 1. The message starts

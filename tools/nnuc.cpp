@@ -25,6 +25,19 @@ const Command kCommands[] = {
     {"plan", "verify, fingerprint, plan (exact memory model) and preprocess a dataset", run_plan},
     {"memory", "predict the peak memory of one training step (--network, --patch, --batch)", run_memory},
     {"train", "train one fold of a configuration (nnUNetv2_train): checkpoints, logs, progress.png", run_train},
+    {"predict", "predict a folder of cases with a model folder (nnuc's or nnU-Net's) to NIfTI", run_predict},
+    {"evaluate", "Dice/IoU of predictions vs references, nnU-Net's summary.json (nnUNetv2_evaluate_folder)",
+     run_evaluate},
+    {"determine-postprocessing", "choose keep-largest-component postprocessing on predictions vs references",
+     run_determine_postprocessing},
+    {"postprocess", "apply a postprocessing.json to a folder of predictions (nnUNetv2_apply_postprocessing)",
+     run_postprocess},
+    {"ensemble", "average the probabilities of prediction folders into one segmentation (nnUNetv2_ensemble)",
+     run_ensemble},
+    {"accumulate-crossval", "gather and evaluate the folds' validation predictions of a configuration",
+     run_accumulate_crossval},
+    {"find-best", "choose the best configuration or ensemble on the cross-validation; inference instructions",
+     run_find_best},
     {"version", "print the version and what this build contains", run_version},
     {"help", "this text; `nnuc help COMMAND` is `nnuc COMMAND --help`", run_help},
 };
@@ -38,7 +51,7 @@ const Command* find_command(const std::string& name) {
 
 void print_overview(std::FILE* out) {
   std::fprintf(out, "usage: nnuc <command> [options]      (nnuc <command> --help lists its options)\n\ncommands:\n");
-  for (const Command& command : kCommands) std::fprintf(out, "  %-12s %s\n", command.name, command.summary);
+  for (const Command& command : kCommands) std::fprintf(out, "  %-24s %s\n", command.name, command.summary);
   std::fprintf(out, "\n%s\n",
                exit_code_help("success", "runtime failure, or the command found problems (verify, plan)").c_str());
 }

@@ -15,6 +15,7 @@
 #include "data/dataset/raw_dataset.h"
 #include "kernels/core/context.h"
 #include "nn/trainer.h"
+#include "planner/final_validation.h"
 #include "planner/plans_read_training.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -89,6 +90,7 @@ int run_train(int argc, char** argv) {
   int epochs = 0, iterations = 250, validation_iterations = 50, workers = 2;
   std::uint64_t seed = 0;
   bool resume = false, resume_nnunet = false, deterministic = false, quiet = false;
+  bool validation_only = false, validation_best = false, npz = false, skip_validation = false;
   CommandLine cli("train",
                   "nnuc train -i PREPROCESSED_DIR -c CONFIGURATION -f FOLD -o RESULTS_DIR [options]\n"
                   "       nnuc train DATASET CONFIGURATION FOLD [options]   ($nnUNet_preprocessed, $nnUNet_results)",
@@ -135,6 +137,10 @@ int run_train(int argc, char** argv) {
   cli.option("--workers", workers, "batch-loading threads per stream (default 2)")
       ->type_name("N")
       ->check(in_range(1, 64));
+  cli.flag("--val", validation_only, "only the final validation, with the fold's checkpoint_final");
+  cli.flag("--val_best", validation_best, "final validation with checkpoint_best instead of checkpoint_final");
+  cli.flag("--npz", npz, "final validation also writes probabilities (validation/CASE.npz + CASE.json) for ensembling");
+  cli.flag("--no-final-validation", skip_validation, "skip the final validation after training");
   cli.flag("-q,--quiet", quiet, "no log lines on stdout (the log files are written all the same)");
   cli.exit_codes("trained", "runtime failure (unreadable data, training diverged, ...)");
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
@@ -223,17 +229,29 @@ int run_train(int argc, char** argv) {
   callbacks.progress = [&](const nn::TrainerProgress& p) {
     progress.update(p, config.iterations_per_epoch, config.validation_iterations);
   };
-  nn::Trainer training(ctx, config, nn::pipeline_data(ctx, setup.pipeline), callbacks);
-  if (resume || resume_nnunet) {
-    if (!training.resume())
-      callbacks.log("No checkpoint in " + setup.fold_folder + " to continue from: training starts at epoch 0");
+  if (!validation_only) {
+    nn::Trainer training(ctx, config, nn::pipeline_data(ctx, setup.pipeline), callbacks);
+    if (resume || resume_nnunet) {
+      if (!training.resume())
+        callbacks.log("No checkpoint in " + setup.fold_folder + " to continue from: training starts at epoch 0");
+    }
+    training.run();
+    progress.clear();
+    if (!quiet) {
+      std::printf("final checkpoint: %s\n", nn::checkpoint_path(setup.fold_folder, "final").c_str());
+      if (training.best_ema()) std::printf("best EMA pseudo Dice: %.4f\n", *training.best_ema());
+    }
   }
-  training.run();
-  progress.clear();
-  if (!quiet) {
-    std::printf("final checkpoint: %s\n", nn::checkpoint_path(setup.fold_folder, "final").c_str());
-    if (training.best_ema()) std::printf("best EMA pseudo Dice: %.4f\n", *training.best_ema());
-  }
+  if (skip_validation && !validation_only) return kExitSuccess;
+  planner::FinalValidationOptions validation;
+  validation.checkpoint = validation_best ? "checkpoint_best" : "checkpoint_final";
+  validation.device = cuda ? Device::CUDA : Device::CPU;
+  validation.save_probabilities = npz;
+  validation.mixed_precision = activations == "bf16";
+  validation.threads = workers;
+  const planner::FinalValidationResult result =
+      planner::run_final_validation(setup, options, validation, quiet ? nullptr : callbacks.log);
+  if (!quiet) std::printf("validation: %s\n", result.summary_file.c_str());
   return kExitSuccess;
 }
 

@@ -177,6 +177,30 @@ nlohmann::json fingerprint_to_json(const DatasetFingerprint& fingerprint) {
   return document;
 }
 
+std::vector<IntensityProperties> intensity_properties_from_json(const nlohmann::json& channels,
+                                                                const std::string& source) {
+  std::vector<IntensityProperties> out;
+  NNUC_CHECK(channels.is_object(), source,
+             ": field \"foreground_intensity_properties_per_channel\" = ", shown(channels),
+             ": expected an object {\"0\": {\"mean\": ..., ...}, ...}");
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    const std::string key = std::to_string(c);
+    const std::string where = source + ": field \"foreground_intensity_properties_per_channel\".\"" + key + "\"";
+    NNUC_CHECK(channels.contains(key), where, " is missing (channels must be numbered 0 .. ", channels.size() - 1, ")");
+    const nlohmann::json& p = channels.at(key);
+    IntensityProperties properties;
+    properties.mean = require_number(p, "mean", where);
+    properties.median = require_number(p, "median", where);
+    properties.std = require_number(p, "std", where);
+    properties.min = require_number(p, "min", where);
+    properties.max = require_number(p, "max", where);
+    properties.percentile_00_5 = require_number(p, "percentile_00_5", where);
+    properties.percentile_99_5 = require_number(p, "percentile_99_5", where);
+    out.push_back(properties);
+  }
+  return out;
+}
+
 DatasetFingerprint fingerprint_from_json(const nlohmann::json& document, const std::string& source) {
   DatasetFingerprint out;
   const nlohmann::json& spacings = require_field(document, "spacings", source);
@@ -219,25 +243,8 @@ DatasetFingerprint fingerprint_from_json(const nlohmann::json& document, const s
              ": field \"median_relative_size_after_cropping\" = ", shown(relative), ": expected a number >= 0");
   out.median_relative_size_after_cropping = relative.get<double>();
 
-  const nlohmann::json& channels = require_field(document, "foreground_intensity_properties_per_channel", source);
-  NNUC_CHECK(channels.is_object(), source,
-             ": field \"foreground_intensity_properties_per_channel\" = ", shown(channels),
-             ": expected an object {\"0\": {\"mean\": ..., ...}, ...}");
-  for (std::size_t c = 0; c < channels.size(); ++c) {
-    const std::string key = std::to_string(c);
-    const std::string where = source + ": field \"foreground_intensity_properties_per_channel\".\"" + key + "\"";
-    NNUC_CHECK(channels.contains(key), where, " is missing (channels must be numbered 0 .. ", channels.size() - 1, ")");
-    const nlohmann::json& p = channels.at(key);
-    IntensityProperties properties;
-    properties.mean = require_number(p, "mean", where);
-    properties.median = require_number(p, "median", where);
-    properties.std = require_number(p, "std", where);
-    properties.min = require_number(p, "min", where);
-    properties.max = require_number(p, "max", where);
-    properties.percentile_00_5 = require_number(p, "percentile_00_5", where);
-    properties.percentile_99_5 = require_number(p, "percentile_99_5", where);
-    out.foreground_intensity_properties_per_channel.push_back(properties);
-  }
+  out.foreground_intensity_properties_per_channel = intensity_properties_from_json(
+      require_field(document, "foreground_intensity_properties_per_channel", source), source);
   return out;
 }
 

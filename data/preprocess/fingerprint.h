@@ -79,6 +79,10 @@ nlohmann::ordered_json intensity_properties_to_json(const std::vector<IntensityP
 // Reads that document back (nnU-Net's fingerprints and ours): InvalidInput naming `source`, the field,
 // the value and what was expected. ensures: spacings (finite, > 0) and shapes_after_crop (ints >= 1)
 // are non-empty and of equal length; every channel has the seven statistics.
+// The "foreground_intensity_properties_per_channel" object alone (the fingerprint's, or the copy in
+// plans.json that prediction reads), channels "0", "1", ... in order.
+std::vector<IntensityProperties> intensity_properties_from_json(const nlohmann::json& channels,
+                                                                const std::string& source);
 DatasetFingerprint fingerprint_from_json(const nlohmann::json& document,
                                          const std::string& source = "dataset_fingerprint.json");
 // Writes the JSON (indent 4) atomically; reads it back (IoError when unreadable, InvalidInput naming

@@ -75,6 +75,18 @@ struct CaseProperties {
   nlohmann::json reader_properties = nlohmann::json::object();
 };
 
+// The properties as JSON (case_properties_json.cpp): spacing, shape_before_cropping,
+// bbox_used_for_cropping ([[begin, end] x 3]), shape_after_cropping_and_before_resampling,
+// spacing_after_resampling, reader_properties. Doubles round-trip exactly. The class locations are
+// not included (the preprocessed store keeps them beside its arrays). Used by the store's header and
+// by CASE.json beside predicted probabilities (nnuc's stand-in for nnU-Net's CASE.pkl).
+nlohmann::json case_properties_to_json(const CaseProperties& properties);
+// Inverse of case_properties_to_json; unknown keys are ignored. Validates: spacings finite and > 0,
+// shapes >= 1, 0 <= begin < end <= shape_before_cropping per axis, the bbox's shape equal to
+// shape_after_cropping_and_before_resampling, reader_properties an object. IoError naming
+// `source_for_errors`, the field and the value otherwise.
+CaseProperties case_properties_from_json(const nlohmann::json& json, const std::string& source_for_errors);
+
 struct PreprocessedCase {
   std::string identifier;
   Tensor data;  // f32 (C, b0, b1, b2)

@@ -76,23 +76,6 @@ T json_get(const nlohmann::json& object, const char* key, const std::string& pat
   }
 }
 
-CaseProperties parse_properties(const nlohmann::json& json, const std::string& path) {
-  CaseProperties properties;
-  properties.spacing = json_get<std::array<double, 3>>(json, "spacing", path);
-  properties.shape_before_cropping = json_get<Shape3>(json, "shape_before_cropping", path);
-  const auto bbox = json_get<std::vector<std::array<std::int64_t, 2>>>(json, "bbox_used_for_cropping", path);
-  if (bbox.size() != 3) NNUC_THROW(IoError, "'", path, "': bbox_used_for_cropping must have 3 axes");
-  for (int axis = 0; axis < 3; ++axis) {
-    properties.bbox_used_for_cropping.begin[axis] = bbox[static_cast<std::size_t>(axis)][0];
-    properties.bbox_used_for_cropping.end[axis] = bbox[static_cast<std::size_t>(axis)][1];
-  }
-  properties.shape_after_cropping_and_before_resampling =
-      json_get<Shape3>(json, "shape_after_cropping_and_before_resampling", path);
-  properties.spacing_after_resampling = json_get<std::array<double, 3>>(json, "spacing_after_resampling", path);
-  properties.reader_properties = json_get<nlohmann::json>(json, "reader_properties", path);
-  return properties;
-}
-
 }  // namespace
 
 PreprocessedCaseFile::PreprocessedCaseFile(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -205,7 +188,7 @@ PreprocessedCaseFile PreprocessedCaseFile::open(const std::string& path, StoreVe
                    locations.layout.shape.str() + " do not have the expected dtypes (f32, i16, i32) and shapes");
 
   const auto properties_json = json_get<nlohmann::json>(header, "properties", path);
-  state->properties = parse_properties(properties_json, path);
+  state->properties = case_properties_from_json(properties_json, path);
   state->check_array(locations);
   const nlohmann::json classes = json_get<nlohmann::json>(properties_json, "class_locations", path);
   if (!classes.is_null()) {

@@ -31,21 +31,10 @@ nlohmann::json shape_json(const Shape& shape) {
   return dims;
 }
 
-template <typename Array>
-nlohmann::json triple(const Array& values) {
-  return nlohmann::json::array({values[0], values[1], values[2]});
-}
-
+// The header's properties: case_properties_to_json plus a summary of the class locations (the
+// voxels themselves are the class_locations array).
 nlohmann::json properties_json(const CaseProperties& properties) {
-  nlohmann::json json = nlohmann::json::object();
-  json["spacing"] = triple(properties.spacing);
-  json["shape_before_cropping"] = triple(properties.shape_before_cropping);
-  nlohmann::json bbox = nlohmann::json::array();
-  for (int axis = 0; axis < 3; ++axis)
-    bbox.push_back({properties.bbox_used_for_cropping.begin[axis], properties.bbox_used_for_cropping.end[axis]});
-  json["bbox_used_for_cropping"] = bbox;
-  json["shape_after_cropping_and_before_resampling"] = triple(properties.shape_after_cropping_and_before_resampling);
-  json["spacing_after_resampling"] = triple(properties.spacing_after_resampling);
+  nlohmann::json json = case_properties_to_json(properties);
   if (properties.has_class_locations) {
     nlohmann::json classes = nlohmann::json::array();
     for (const ClassLocations& locations : properties.class_locations)
@@ -56,7 +45,6 @@ nlohmann::json properties_json(const CaseProperties& properties) {
   } else {
     json["class_locations"] = nullptr;
   }
-  json["reader_properties"] = properties.reader_properties;
   return json;
 }
 

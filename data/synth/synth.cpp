@@ -61,7 +61,7 @@ SynthConfig synth_preset(const std::string& name) {
     config.dataset_name = "SynthTiny";
     config.dataset_id = 900;
     config.num_cases = 5;
-    config.num_test_cases = 1;
+    config.num_test_cases = 3;
     config.num_classes = 2;
     config.shape_min = {30, 30, 30};
     config.shape_max = {34, 34, 34};

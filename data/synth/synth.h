@@ -1,11 +1,13 @@
 // Synthetic nnU-Net raw datasets (`nnuc synth`): complete DatasetXXX_Name folders with dataset.json,
-// imagesTr/ (CASE_XXXX channel files), labelsTr/ and optionally imagesTs/, deterministic from a seed.
+// imagesTr/ (CASE_XXXX channel files), labelsTr/ and optionally imagesTs/ with their references in
+// labelsTs/ (held out from training, for evaluation), deterministic from a seed.
 //
 // A case is a painted scene (data/synth/structures.h): anatomy-like shapes with partial-volume edges,
 // a smooth texture, and modality-typical intensities and noise — CT in Hounsfield units (Gaussian
 // noise, integer HU, air −1000) or MRI in arbitrary units (multiplicative bias field, Rician noise).
 // Presets:
-//   tiny         5 cases, 1 MRI channel, 2 foreground classes (an ellipsoid with a nested core, a tube),
+//   tiny         5 training + 3 test cases, 1 MRI channel, 2 foreground classes (an ellipsoid with a nested core, a
+//   tube),
 //                ~32³ at 1 mm; for tests and the demo (well under a second).
 //   hippocampus  mimics MSD Task04's fingerprint: 260 cases, 1 MRI channel, labels anterior (1) and
 //                posterior (2) of a curved hippocampus, shapes around the median (36, 50, 35) at 1 mm.
@@ -34,7 +36,7 @@ struct SynthConfig {
   std::string dataset_name = "SynthTiny";  // Name of DatasetXXX_Name
   int dataset_id = 900;
   int num_cases = 5;
-  int num_test_cases = 0;  // written to imagesTs/ (images only)
+  int num_test_cases = 0;  // written to imagesTs/ (images) and labelsTs/ (their references)
   int num_channels = 1;
   int num_classes = 2;  // foreground classes; fixed by the anatomy for hippocampus (2) and spleen (1)
   // Per-case shape and spacing ranges in array order (a0, a1, a2); each case draws within them. Equal

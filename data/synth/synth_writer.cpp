@@ -42,7 +42,7 @@ void prepare_folder(const fs::path& folder) {
     NNUC_CHECK(ours, "synth: output folder '", folder.string(),
                "' is not empty and was not written by nnuc synth: expected a new or empty folder");
     fs::remove(json, error);
-    for (const char* sub : {"imagesTr", "labelsTr", "imagesTs"}) fs::remove_all(folder / sub, error);
+    for (const char* sub : {"imagesTr", "labelsTr", "imagesTs", "labelsTs"}) fs::remove_all(folder / sub, error);
     fs::remove(folder / "nnuc_verification.json", error);
   }
 }
@@ -56,7 +56,10 @@ void write_synthetic_dataset(const SynthConfig& config, const std::string& datas
   prepare_folder(folder);
   std::error_code error;
   std::vector<std::string> subs = {"imagesTr", "labelsTr"};
-  if (config.num_test_cases > 0) subs.push_back("imagesTs");
+  if (config.num_test_cases > 0) {
+    subs.push_back("imagesTs");
+    subs.push_back("labelsTs");
+  }
   for (const std::string& sub : subs) {
     fs::create_directories(folder / sub, error);
     if (error) NNUC_THROW(IoError, "cannot create '", (folder / sub).string(), "': ", error.message());
@@ -87,10 +90,11 @@ void write_synthetic_dataset(const SynthConfig& config, const std::string& datas
           write_nifti_image(channel_file(images, synthetic.id, static_cast<int>(c), config.file_ending),
                             synthetic.channels[c], geometry);
         }
-        if (!test_case) {
-          write_nifti_label((folder / "labelsTr" / (synthetic.id + config.file_ending)).string(), synthetic.label,
-                            geometry);
-        }
+        // Test cases keep their reference in labelsTs/ (held out from training: `nnuc evaluate` scores
+        // predictions of imagesTs/ against it).
+        write_nifti_label(
+            (folder / (test_case ? "labelsTs" : "labelsTr") / (synthetic.id + config.file_ending)).string(),
+            synthetic.label, geometry);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();

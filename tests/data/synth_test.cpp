@@ -91,7 +91,7 @@ TEST(Synth, SameSeedGivesIdenticalBytes) {
   config.threads = 1;  // thread count must not matter
   write_synthetic_dataset(config, b.path());
   const auto first = folder_bytes(a.path()), second = folder_bytes(b.path());
-  EXPECT_EQ(first.size(), 3u * 2 + 1 + 1);  // images + labels, one test image, dataset.json
+  EXPECT_EQ(first.size(), 3u * 2 + 2 + 1);  // images + labels, one test image + its label, dataset.json
   EXPECT_TRUE(first == second);
   config.seed += 1;
   TempFolder c;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # nnU-Net's main job on the CPU, end to end: `nnuc synth --preset tiny` -> `nnuc plan` -> `nnuc train`
 # (2d configuration, fold 0, a short schedule) reaches a validation pseudo Dice of at least 0.75
-# (the mean over the last 3 epochs of the per-epoch mean foreground pseudo Dice), and the fold folder
-# holds what nnU-Net's does.
+# (the mean over the last 3 epochs of the per-epoch mean foreground pseudo Dice), the fold folder
+# holds what nnU-Net's does (final validation included), and `nnuc predict` + `nnuc evaluate` on the
+# held-out test cases give outputs with the inputs' geometry and a mean foreground Dice of at least
+# 0.7; a damaged input case fails alone, named, while the others are written.
 #   trainer_e2e_test.sh PATH_TO_NNUC
 # Schedule: 10 epochs x 25 training iterations (batch 7 of 32x32, the tiny dataset's 2d plan) + 10
 # validation iterations, seed 0: about 45 s of one core; the pseudo Dice passes 0.8 from epoch 3 on
@@ -64,6 +66,65 @@ assert len(dice) == 10, f"{len(dice)} epochs logged, expected 10"
 assert last >= 0.75, f"pseudo Dice of the last 3 epochs {last:.3f} < 0.75"
 assert log["train_losses"][-1] < log["train_losses"][0], "the training loss did not fall"
 EOF
+
+# Final validation (spec §6.6): validation/CASE.nii.gz + summary.json in nnU-Net's layout.
+[ -s "$fold/validation/summary.json" ] || fail "no validation/summary.json"
+ls "$fold"/validation/*.nii.gz >/dev/null 2>&1 || fail "no validation predictions"
+grep -q "Mean Validation Dice" "$work/train.log" || fail "no 'Mean Validation Dice' line in the output"
+
+# Prediction of the held-out cases and their evaluation.
+raw="$work/raw/Dataset900_Tiny"
+if ! "$nnuc" predict -i "$raw/imagesTs" -o "$work/pred" -m "$base" -f 0 --device cpu >"$work/predict.log" 2>&1; then
+  tail -n 20 "$work/predict.log"
+  fail "nnuc predict"
+fi
+for case in test_000 test_001 test_002; do
+  [ -s "$work/pred/$case.nii.gz" ] || fail "no prediction $case.nii.gz"
+done
+for file in plans.json dataset.json predict_from_raw_data_args.json; do [ -s "$work/pred/$file" ] || fail "no $file"; done
+# Debian's interpreter (python3-nibabel, installed by scripts/setup.sh), whatever python3 comes first.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+"$py" - "$raw" "$work/pred" <<'EOF' || failures=$((failures + 1))
+import sys, nibabel as nib, numpy as np
+raw, pred = sys.argv[1], sys.argv[2]
+for case in ("test_000", "test_001", "test_002"):
+    image = nib.load(f"{raw}/imagesTs/{case}_0000.nii.gz")
+    seg = nib.load(f"{pred}/{case}.nii.gz")
+    assert seg.shape == image.shape, (case, seg.shape, image.shape)
+    assert np.allclose(seg.affine, image.affine), (case, seg.affine, image.affine)
+    assert seg.get_data_dtype() == np.uint8, seg.get_data_dtype()
+print("prediction geometry: equal to the inputs'")
+EOF
+if ! "$nnuc" evaluate -r "$raw/labelsTs" -p "$work/pred" -djfile "$raw/dataset.json" >"$work/evaluate.log" 2>&1; then
+  cat "$work/evaluate.log"
+  fail "nnuc evaluate"
+fi
+python3 - "$work/pred/summary.json" <<'EOF' || failures=$((failures + 1))
+import json, sys
+summary = json.load(open(sys.argv[1]))
+dice = summary["foreground_mean"]["Dice"]
+print(f"held-out mean foreground Dice: {dice:.3f}; per label:",
+      {k: round(v["Dice"], 3) for k, v in summary["mean"].items()})
+assert dice >= 0.7, f"held-out mean foreground Dice {dice:.3f} < 0.7"
+EOF
+# --continue skips what exists; a damaged case fails alone and is named, the others are written.
+"$nnuc" predict -i "$raw/imagesTs" -o "$work/pred" -m "$base" -f 0 --device cpu --continue >"$work/continue.log" 2>&1 ||
+  fail "nnuc predict --continue"
+[ "$(grep -c 'skipped' "$work/continue.log")" -eq 3 ] || fail "--continue did not skip the 3 cases: $(cat "$work/continue.log")"
+mkdir -p "$work/mixed"
+cp "$raw/imagesTs/test_000_0000.nii.gz" "$raw/imagesTs/test_001_0000.nii.gz" "$work/mixed/"
+head -c 300 "$raw/imagesTs/test_002_0000.nii.gz" >"$work/mixed/test_002_0000.nii.gz"
+"$nnuc" predict -i "$work/mixed" -o "$work/mixed_pred" -m "$base" -f 0 --device cpu >"$work/mixed.log" 2>&1
+code=$?
+[ "$code" -eq 1 ] || fail "a damaged case: exit code $code, expected 1"
+grep -q "test_002" "$work/mixed.log" || fail "the damaged case is not named: $(cat "$work/mixed.log")"
+{ [ -s "$work/mixed_pred/test_000.nii.gz" ] && [ -s "$work/mixed_pred/test_001.nii.gz" ]; } ||
+  fail "the intact cases were not written beside the damaged one"
+"$nnuc" predict -i "$raw/imagesTs" -o "$work/nothing" -m "$work/no_such_model" >"$work/nomodel.log" 2>&1
+code=$?
+{ [ "$code" -ne 0 ] && grep -q "no_such_model" "$work/nomodel.log"; } ||
+  fail "a missing model folder: exit $code, $(cat "$work/nomodel.log")"
 
 [ "$failures" -eq 0 ] && echo "train end to end: all checks passed" || echo "train end to end: $failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `nnuc evaluate`, `nnuc determine-postprocessing` and `nnuc postprocess` as users call them, on the
+# committed fixture (tests/data/fixtures/evaluation: 3 cases, nnunetv2's own outputs): exit codes 0
+# success, 1 runtime failure (an unreadable file), 2 usage error (bad arguments, missing folder or
+# case), and the files written (postprocessing.json equal to nnU-Net's, apply == determine).
+#   evaluate_cli_test.sh PATH_TO_NNUC PATH_TO_FIXTURE
+set -uo pipefail
+nnuc="$1"
+fixture="$2"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+expect() {  # expect CODE DESCRIPTION -- COMMAND...
+  local code="$1" what="$2"
+  shift 3
+  "$@" >"$work/out.txt" 2>&1
+  local got=$?
+  if [ "$got" -ne "$code" ]; then
+    echo "FAIL: $what: exit code $got, expected $code; output:"
+    tail -n 20 "$work/out.txt"
+    failures=$((failures + 1))
+  else
+    echo "ok: $what"
+  fi
+}
+contains() {  # contains TEXT DESCRIPTION: the last command's output has TEXT
+  if ! grep -q -- "$1" "$work/out.txt"; then
+    echo "FAIL: $2: output lacks '$1'"
+    tail -n 20 "$work/out.txt"
+    failures=$((failures + 1))
+  fi
+}
+same_file() {  # same_file A B DESCRIPTION
+  if ! cmp -s "$1" "$2"; then
+    echo "FAIL: $3: $1 differs from $2"
+    failures=$((failures + 1))
+  fi
+}
+
+ref="$fixture/ref"
+cp -r "$fixture/pred" "$work/pred"
+cp "$fixture/dataset.json" "$work/pred/dataset.json"
+
+# evaluate
+expect 0 "evaluate -djfile" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -djfile "$fixture/dataset.json" -np 2
+contains "foreground mean" "evaluate prints the foreground mean"
+[ -s "$work/pred/summary.json" ] || { echo "FAIL: evaluate wrote no summary.json"; failures=$((failures + 1)); }
+expect 0 "evaluate -l -il -o" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 2 -il 3 -o "$work/labels.json"
+grep -q '"Dice": NaN' "$work/labels.json" || { echo "FAIL: label 2 of case 2 is not NaN"; failures=$((failures + 1)); }
+expect 2 "evaluate: -djfile and -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -djfile "$fixture/dataset.json" -l 1
+expect 2 "evaluate: neither -djfile nor -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred"
+expect 2 "evaluate: -o not .json" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 -o "$work/summary.txt"
+expect 2 "evaluate: missing prediction folder" -- "$nnuc" evaluate -r "$ref" -p "$work/nope" -l 1
+contains "$work/nope" "evaluate names the missing folder"
+mkdir -p "$work/partial"
+cp "$work/pred/case_000.nii.gz" "$work/partial/"
+expect 2 "evaluate: a reference case without prediction" -- "$nnuc" evaluate -r "$ref" -p "$work/partial" -l 1 2
+contains "case_001.nii.gz" "evaluate names the missing case"
+expect 0 "evaluate --chill" -- "$nnuc" evaluate -r "$ref" -p "$work/partial" -l 1 2 --chill
+contains "1 cases" "evaluate --chill evaluates what exists"
+echo "not a nifti file" >"$work/partial/case_001.nii.gz"
+expect 1 "evaluate: an unreadable prediction" -- "$nnuc" evaluate -r "$ref" -p "$work/partial" -l 1 2 --chill
+contains "$work/partial/case_001.nii.gz" "evaluate names the unreadable file"
+
+# determine-postprocessing (dataset.json from the prediction folder), then postprocess
+expect 0 "determine-postprocessing" -- "$nnuc" determine-postprocessing -i "$work/pred" -ref "$ref" -np 2
+contains "accepted" "determine-postprocessing reports its decisions"
+same_file "$work/pred/postprocessing.json" "$fixture/postprocessing.json" "postprocessing.json equals nnU-Net's"
+[ -s "$work/pred/postprocessed/summary.json" ] ||
+  { echo "FAIL: no postprocessed/summary.json"; failures=$((failures + 1)); }
+expect 2 "determine-postprocessing: no dataset.json" -- "$nnuc" determine-postprocessing -i "$work/partial" -ref "$ref"
+contains "-djfile" "determine-postprocessing says how to give dataset.json"
+expect 0 "postprocess" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied" -pp "$work/pred/postprocessing.json"
+for case in case_000 case_001 case_002; do
+  same_file "$work/applied/$case.nii.gz" "$work/pred/postprocessed/$case.nii.gz" "postprocess == determined ($case)"
+done
+expect 2 "postprocess: -pp missing" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied2"
+expect 2 "postprocess: missing input folder" -- "$nnuc" postprocess -i "$work/nope" -o "$work/applied2" \
+  -pp "$work/pred/postprocessing.json"
+expect 1 "postprocess: unreadable postprocessing.json" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied2" \
+  -pp "$work/missing.json"
+expect 1 "postprocess: an unreadable case" -- "$nnuc" postprocess -i "$work/partial" -o "$work/applied3" \
+  -pp "$work/pred/postprocessing.json"
+if ls "$work/applied3"/*.nii.gz >/dev/null 2>&1; then
+  echo "FAIL: postprocess left cases after a failure"
+  failures=$((failures + 1))
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all evaluate/postprocess command-line checks passed"
