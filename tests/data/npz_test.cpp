@@ -201,7 +201,8 @@ TEST_F(Npz, MembersNnucDoesNotReadAreIoErrorsNamingThem) {
                                                        {"object", "dtype '|O' is not supported"},
                                                        {"structured", "structured dtype"}};
   for (const auto& [name, text] : expected) {
-    const std::string message = io_error_of([&] { read_npz_array(npz, name); });
+    const std::string member = name;  // a structured binding cannot be captured in C++17
+    const std::string message = io_error_of([&] { read_npz_array(npz, member); });
     EXPECT_NE(message.find(text), std::string::npos) << name << ": " << message;
     EXPECT_NE(message.find("'" + name + "'"), std::string::npos) << message;
     EXPECT_NE(message.find(npz), std::string::npos) << message;
@@ -254,7 +255,8 @@ TEST_F(Npz, DamagedHeadersAndSizeMismatchesAreIoErrorsNamingFileAndMember) {
     write_zip(path("hostile.npz"), members, method);
     EXPECT_EQ(read_npz_array(path("hostile.npz"), "fine").to_vector<float>(), (std::vector<float>{-3, -2.75, -2.5}));
     for (const auto& [name, content] : cases) {
-      const std::string message = io_error_of([&] { read_npz_array(path("hostile.npz"), name); });
+      const std::string member = name;  // a structured binding cannot be captured in C++17
+      const std::string message = io_error_of([&] { read_npz_array(path("hostile.npz"), member); });
       EXPECT_NE(message.find(content.second), std::string::npos) << name << ": " << message;
       EXPECT_NE(message.find("member '" + name + "'"), std::string::npos) << name << ": " << message;
       EXPECT_NE(message.find(path("hostile.npz")), std::string::npos) << name << ": " << message;
