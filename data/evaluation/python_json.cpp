@@ -109,11 +109,15 @@ void restore_non_finite(Json& value) {
   if (value.is_structured()) {
     for (Json& child : value) restore_non_finite(child);
   } else if (value.is_string()) {
-    const std::string& text = value.get_ref<const std::string&>();
+    // A copy: assigning a number to `value` frees the string.
+    const std::string text = value.get_ref<const std::string&>();
     if (text.empty() || text[0] != '\0') return;
-    if (text == kNanSentinel) value = std::numeric_limits<double>::quiet_NaN();
-    if (text == kInfinitySentinel) value = std::numeric_limits<double>::infinity();
-    if (text == kMinusInfinitySentinel) value = -std::numeric_limits<double>::infinity();
+    if (text == kNanSentinel)
+      value = std::numeric_limits<double>::quiet_NaN();
+    else if (text == kInfinitySentinel)
+      value = std::numeric_limits<double>::infinity();
+    else if (text == kMinusInfinitySentinel)
+      value = -std::numeric_limits<double>::infinity();
   }
 }
 
