@@ -129,7 +129,9 @@ TEST_F(Npz, RoundTripOfEveryDtypeAndRankKeepsValuesBitForBit) {
     const Tensor back = read_npz_array(path("case.npz"), name);
     EXPECT_EQ(back.dtype(), tensor.dtype());
     EXPECT_EQ(back.shape(), tensor.shape());
-    if (tensor.bytes() > 0) EXPECT_EQ(std::memcmp(back.raw(), tensor.raw(), tensor.bytes()), 0);
+    if (tensor.bytes() > 0) {
+      EXPECT_EQ(std::memcmp(back.raw(), tensor.raw(), tensor.bytes()), 0);
+    }
     const Tensor as_f32 = read_npz_array(path("case.npz"), name + ".npy", {true});
     EXPECT_EQ(as_f32.dtype(), DType::f32);
     EXPECT_TRUE(testing::all_close(as_f32, testing::as_f32(tensor), 0, tensor.dtype() == DType::f64 ? 1e-7 : 0));
