@@ -17,7 +17,7 @@
 // call states, shared by the three passes) -> plan (cached per pass, shape, dtype, cap and determinism in
 // ctx.conv_plans(); on a miss, cuDNN's heuristic list, then, when the cache benchmarks and the mode is
 // not deterministic, cudnnFind*Ex times the candidates with a workspace of at most the cap;
-// choose_conv_plan picks) -> workspace
+// choose_conv_plan picks; when nothing fits the cap, the smallest workspace beyond it) -> workspace
 // through Tensor::empty, falling back to an algorithm with a smaller workspace on OutOfMemory ->
 // execute on ctx's stream with beta 0 (overwrite) or 1 (add to the output).
 #include <algorithm>
@@ -322,7 +322,8 @@ class CudnnBackend final : public ConvChunkBackend {
     ConvPlanCache& cache = ctx_.conv_plans();
     if (std::optional<ConvPlan> cached = cache.find(plan_key)) return *cached;
     cudnnHandle_t handle = ctx_.cudnn();
-    std::vector<ConvCandidate> candidates = heuristic_candidates(pass, handle, call);
+    const std::vector<ConvCandidate> heuristic = heuristic_candidates(pass, handle, call);
+    std::vector<ConvCandidate> candidates = heuristic;
     // Timings vary from run to run and so would the choice: deterministic mode takes the heuristics.
     if (cache.benchmark && !policy_.deterministic_only) {
       try {
@@ -334,12 +335,13 @@ class CudnnBackend final : public ConvChunkBackend {
         // No memory to time the candidates with: keep cuDNN's heuristic order.
       }
     }
-    const std::optional<ConvPlan> plan = choose_conv_plan(candidates, policy_);
+    std::optional<ConvPlan> plan = choose_conv_plan(candidates, policy_);
+    if (!plan) plan = smallest_workspace_plan(heuristic, policy_);  // nothing within the cap: beyond it
     if (!plan) {
-      NNUC_THROW(CudaError, "cuDNN convolution ", conv_pass_name(pass), ": no ",
+      NNUC_THROW(CudaError, "cuDNN convolution ", conv_pass_name(pass), ": no usable ",
                  policy_.deterministic_only ? "deterministic " : "", "algorithm for x ", x.shape.str(), ", w ",
-                 w.shape.str(), " (", dtype_name(dtype_), ") within the workspace cap of ", policy_.workspace_cap,
-                 " bytes");
+                 w.shape.str(), " (", dtype_name(dtype_), policy_.allow_tensor_op ? "" : ", FMA math only",
+                 "); cuDNN's candidates: ", describe_conv_candidates(heuristic));
     }
     cache.insert(plan_key, *plan);
     return *plan;

@@ -1,7 +1,10 @@
 #include "kernels/conv/conv_plan.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <iomanip>
 #include <mutex>
+#include <sstream>
 #include <tuple>
 
 #include "kernels/core/context.h"
@@ -42,6 +45,33 @@ std::optional<ConvPlan> choose_conv_plan(const std::vector<ConvCandidate>& candi
     if (conv_candidate_allowed(candidate, policy, policy.workspace_cap))
       return ConvPlan{candidate.algorithm, candidate.math_type, candidate.workspace_bytes};
   return std::nullopt;
+}
+
+std::optional<ConvPlan> smallest_workspace_plan(const std::vector<ConvCandidate>& candidates,
+                                                const ConvChoicePolicy& policy) {
+  const ConvCandidate* smallest = nullptr;
+  for (const ConvCandidate& candidate : candidates)
+    if (conv_candidate_allowed(candidate, policy, SIZE_MAX) &&
+        (smallest == nullptr || candidate.workspace_bytes < smallest->workspace_bytes))
+      smallest = &candidate;
+  if (smallest == nullptr) return std::nullopt;
+  return ConvPlan{smallest->algorithm, smallest->math_type, smallest->workspace_bytes};
+}
+
+std::string describe_conv_candidates(const std::vector<ConvCandidate>& candidates) {
+  if (candidates.empty()) return "cuDNN offered no algorithm";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1);
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const ConvCandidate& candidate = candidates[i];
+    out << (i ? "; " : "") << "algorithm " << candidate.algorithm << " (" << (candidate.tensor_op ? "tensor-op" : "fma")
+        << (candidate.deterministic ? ", deterministic" : "") << "): ";
+    if (candidate.usable)
+      out << "workspace " << static_cast<double>(candidate.workspace_bytes) / (1 << 20) << " MiB";
+    else
+      out << "not usable";
+  }
+  return out.str();
 }
 
 std::vector<ConvPlan> workspace_fallbacks(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy,

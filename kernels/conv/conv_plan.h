@@ -10,7 +10,8 @@
 // policy: the workspace cap, whether tensor-op math is allowed (not for f32, which is FMA-only) and
 // whether only deterministic algorithms may run (Context::deterministic()). When the chosen
 // algorithm's workspace cannot be allocated (OutOfMemory), acquire_conv_workspace falls back to the
-// candidates with smaller workspaces, largest first (workspace_fallbacks).
+// candidates with smaller workspaces, largest first (workspace_fallbacks). When no candidate fits the
+// cap at all, the one with the smallest workspace runs beyond it (smallest_workspace_plan).
 #pragma once
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/conv/conv.h"
@@ -78,6 +80,17 @@ bool conv_candidate_allowed(const ConvCandidate& candidate, const ConvChoicePoli
 
 // The first allowed candidate in the given order (cuDNN's heuristic or timing order); nullopt if none.
 std::optional<ConvPlan> choose_conv_plan(const std::vector<ConvCandidate>& candidates, const ConvChoicePolicy& policy);
+
+// When no candidate fits the cap: the allowed candidate with the smallest workspace, the cap ignored
+// (ties in the given order); nullopt when none is usable at all. cuDNN's FMA-only (f32) algorithms for
+// large channels-last 3-D calls may all need more than the cap; a run beyond the cap is better than
+// none, and its allocation still goes through acquire_conv_workspace.
+std::optional<ConvPlan> smallest_workspace_plan(const std::vector<ConvCandidate>& candidates,
+                                                const ConvChoicePolicy& policy);
+
+// The candidates as one line each ("algorithm 1 (fma, deterministic): workspace 1.5 MiB, usable"),
+// for the error that says why no algorithm could run.
+std::string describe_conv_candidates(const std::vector<ConvCandidate>& candidates);
 
 // After a workspace of `failed_bytes` could not be allocated: the allowed candidates whose workspace is
 // smaller, largest workspace first (ties in the given order).

@@ -49,6 +49,31 @@ TEST(ConvPlanChoice, FirstAllowedCandidateInCudnnOrder) {
   EXPECT_FALSE(choose_conv_plan({candidate(5, 1000, false)}, no_workspace).has_value());
 }
 
+// Nothing within the cap (as f32's FMA-only algorithms for a large channels-last 3-D call): the allowed
+// candidate with the smallest workspace runs beyond it; tensor-op, unusable and (in deterministic mode)
+// non-deterministic candidates stay out; with nothing usable the description says why.
+TEST(ConvPlanChoice, BeyondTheCapTheSmallestAllowedWorkspace) {
+  const std::vector<ConvCandidate> over_cap = {candidate(5, 100, false, true), candidate(2, 9000, false),
+                                               candidate(1, 3000, true), candidate(7, 50, true, false, false),
+                                               candidate(4, 3000, false)};
+  ConvChoicePolicy f32{1000, false, false};
+  EXPECT_FALSE(choose_conv_plan(over_cap, f32).has_value());
+  ASSERT_TRUE(smallest_workspace_plan(over_cap, f32).has_value());
+  EXPECT_EQ(smallest_workspace_plan(over_cap, f32)->algorithm, 1);  // the first of the two 3000-byte ones
+  EXPECT_EQ(smallest_workspace_plan(over_cap, f32)->workspace_bytes, 3000u);
+  ConvChoicePolicy bf16{10, true, false};
+  EXPECT_EQ(smallest_workspace_plan(over_cap, bf16)->algorithm, 5);
+  ConvChoicePolicy deterministic{10, false, true};
+  EXPECT_EQ(smallest_workspace_plan(over_cap, deterministic)->algorithm, 1);
+  const std::vector<ConvCandidate> none_usable = {candidate(5, 100, false, true), candidate(7, 0, true, false, false)};
+  EXPECT_FALSE(smallest_workspace_plan(none_usable, f32).has_value());
+  EXPECT_EQ(describe_conv_candidates(none_usable),
+            "algorithm 5 (tensor-op): workspace 0.0 MiB; algorithm 7 (fma, deterministic): not usable");
+  EXPECT_EQ(describe_conv_candidates({candidate(1, 3 << 19, true)}),
+            "algorithm 1 (fma, deterministic): workspace 1.5 MiB");
+  EXPECT_EQ(describe_conv_candidates({}), "cuDNN offered no algorithm");
+}
+
 TEST(ConvPlanChoice, DeterministicModeTakesOnlyDeterministicAlgorithms) {
   ConvChoicePolicy deterministic{1 << 20, true, true};
   EXPECT_EQ(choose_conv_plan(kCandidates, deterministic)->algorithm, 1);
