@@ -75,12 +75,15 @@ std::string format_list(const std::vector<std::int64_t>& values) {
   return out.str();
 }
 
+// The configurations to preprocess. 3d_cascade_fullres is accepted as nnU-Net accepts it: it inherits
+// 3d_fullres's data identifier, so it stands for 3d_fullres's data when the plans hold a cascade (the
+// caller resolves that once the plans exist).
 std::vector<std::string> chosen_configurations(const std::vector<std::string>& requested) {
   if (requested.empty()) return configuration_names();
   for (const std::string& name : requested) {
     const auto& known = configuration_names();
-    NNUC_CHECK(std::find(known.begin(), known.end(), name) != known.end(), "unknown configuration \"", name,
-               "\"; expected 2d, 3d_fullres or 3d_lowres");
+    NNUC_CHECK(std::find(known.begin(), known.end(), name) != known.end() || name == "3d_cascade_fullres",
+               "unknown configuration \"", name, "\"; expected 2d, 3d_fullres, 3d_lowres or 3d_cascade_fullres");
   }
   return requested;
 }
@@ -398,13 +401,24 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
 
   // ---- Preprocessing ----
   const auto preprocessing_start = std::chrono::steady_clock::now();
+  std::vector<std::string> wanted_names = chosen;
+  if (std::find(chosen.begin(), chosen.end(), "3d_cascade_fullres") != chosen.end()) {
+    if (result.plans.has_cascade) {
+      wanted_names.push_back("3d_fullres");
+      say(options, "3d_cascade_fullres trains on 3d_fullres's preprocessed data: preprocessing 3d_fullres");
+    } else {
+      say(options,
+          "3d_cascade_fullres: not planned for this dataset (its 3d_fullres patch covers enough of the "
+          "median image, so there is no 3d_lowres stage); nothing to preprocess for it");
+    }
+  }
   for (const std::string& name : {std::string("2d"), std::string("3d_lowres"), std::string("3d_fullres")}) {
     const ConfigurationPlan* plan = configuration_by_name(result.plans, name);
     if (!plan) continue;
     ConfigurationOutcome outcome;
     outcome.name = name;
     outcome.plan = *plan;
-    const bool wanted = std::find(chosen.begin(), chosen.end(), name) != chosen.end();
+    const bool wanted = std::find(wanted_names.begin(), wanted_names.end(), name) != wanted_names.end();
     if (options.preprocess && !from_fingerprint && wanted) {
       outcome.folder = (output_folder / plan->data_identifier).string();
       say(options, "preprocessing " + name + " into " + outcome.folder);

@@ -50,8 +50,8 @@ int run_plan(int argc, char** argv) {
   cli.option("-d", dataset_id, "a dataset under $nnUNet_raw (4, 004 or Dataset004_Hippocampus)")->type_name("ID|NAME");
   cli.option("-c", configurations,
              "configurations to preprocess: 2d, 3d_fullres, 3d_lowres (several after one -c as\n"
-             "nnU-Net's, repeatable or comma-separated; default all). The plans always hold every\n"
-             "configuration.")
+             "nnU-Net's, repeatable or comma-separated; default all); 3d_cascade_fullres stands for\n"
+             "3d_fullres's data when the plans hold a cascade. The plans always hold every configuration.")
       ->type_name("CONFIG")
       ->delimiter(',');
   CLI::Option* gpu_memory =

@@ -10,7 +10,8 @@
 # OUTPUT/previous_stage_3d_lowres/, and with -prev_stage_predictions pointing there gives the same bytes.
 #   cascade_e2e_test.sh PATH_TO_NNUC
 # Dataset: the tiny preset (5 training + 2 test cases, ~32^3 at 1 mm) planned with nnU-Net's memory model
-# under a 0.01 GB budget: 3d_fullres gets a 16x14x14 patch (< 25 % of the median 33x30x30), so the lowres
+# under a 0.01 GB budget (-c 3d_lowres,3d_cascade_fullres: the cascade stands for 3d_fullres's data, as in
+# nnU-Net): 3d_fullres gets a 16x14x14 patch (< 25 % of the median 33x30x30), so the lowres
 # search coarsens the spacing to ~1.34 mm. Training schedules are one epoch of 2 iterations: the test
 # checks the plumbing, not accuracy; prediction runs without mirroring (final validation mirrors). About a
 # minute of two cores.
@@ -32,7 +33,7 @@ stamp() { echo "[$((SECONDS - start)) s] $*"; }
 
 raw="$work/raw/Dataset950_Cascade"
 "$nnuc" synth --preset tiny --test-cases 2 -o "$raw" -q >/dev/null || { echo "FAIL: synth"; exit 1; }
-"$nnuc" plan -i "$raw" -o "$work/pp" -gpu_memory_target 0.01 --memory-model nnunet -c 3d_lowres,3d_fullres -np 2 \
+"$nnuc" plan -i "$raw" -o "$work/pp" -gpu_memory_target 0.01 --memory-model nnunet -c 3d_lowres,3d_cascade_fullres -np 2 \
   -q >"$work/plan.log" 2>&1 || { cat "$work/plan.log"; echo "FAIL: plan"; exit 1; }
 pp="$work/pp/Dataset950_Cascade"
 stamp "synth + plan"

@@ -197,6 +197,39 @@ TEST(PlanAndPreprocess, CopiesTheTrainingLabelsToGtSegmentations) {
   EXPECT_EQ(count_files(gt, ""), 5u);
 }
 
+// -c 3d_cascade_fullres as nnU-Net reads it: the cascade inherits 3d_fullres's data identifier, so with
+// a cascade in the plans it preprocesses 3d_fullres; without one (the tiny images under a normal
+// budget need no lowres stage) it preprocesses nothing and says why.
+TEST(PlanAndPreprocess, CascadeFullresStandsForTheFullresData) {
+  TempFolder root;
+  PlanAndPreprocessOptions options = tiny_dataset_options(root);
+  options.configurations = {"3d_cascade_fullres"};
+  std::vector<std::string> log;
+  options.log = [&log](const std::string& line) { log.push_back(line); };
+  const auto preprocessed = [](const PlanAndPreprocessResult& result) {
+    std::map<std::string, std::size_t> cases;
+    for (const ConfigurationOutcome& outcome : result.configurations) cases[outcome.name] = outcome.cases_preprocessed;
+    return cases;
+  };
+
+  const PlanAndPreprocessResult without = plan_and_preprocess(options);
+  EXPECT_FALSE(without.plans.has_cascade);
+  EXPECT_EQ(preprocessed(without), (std::map<std::string, std::size_t>{{"2d", 0}, {"3d_fullres", 0}}));
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [](const std::string& line) {
+    return line.find("3d_cascade_fullres: not planned for this dataset") != std::string::npos;
+  }));
+
+  // A budget far below the tiny images' needs: a 3d_lowres stage and so a cascade (as the cascade CLI test).
+  options.gpu_memory_gb = 0.01;
+  const PlanAndPreprocessResult with = plan_and_preprocess(options);
+  ASSERT_TRUE(with.plans.has_cascade);
+  EXPECT_EQ(preprocessed(with), (std::map<std::string, std::size_t>{{"2d", 0}, {"3d_lowres", 0}, {"3d_fullres", 5}}));
+  EXPECT_EQ(count_files(root / "preprocessed/Dataset900_SynthTiny/nnUNetPlans_3d_fullres", ".nnuc"), 5u);
+
+  options.configurations = {"3d_cascade"};
+  EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
+}
+
 TEST(PlanAndPreprocess, RefusesADatasetThatFailsVerification) {
   TempFolder root;
   const std::string raw = write_tiny_dataset(root);
