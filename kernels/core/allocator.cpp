@@ -1,6 +1,10 @@
 #include "kernels/core/allocator.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <new>
 
 #include "kernels/core/error.h"
@@ -35,6 +39,17 @@ void keep_pool_cached() {
 #endif
 }  // namespace
 
+namespace {
+std::size_t default_host_cache_limit() {
+  constexpr std::size_t kAtMost = std::size_t{2} << 30;
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return kAtMost / 4;
+  return std::min(kAtMost, static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_size) / 8);
+}
+}  // namespace
+
+Allocator::Allocator(Device device) : device_(device), host_cache_limit_(default_host_cache_limit()) {}
+
 // At exit only host blocks are released: the CUDA runtime may already be unloading, and the driver
 // takes the device memory back with the process anyway.
 Allocator::~Allocator() { release_host_blocks(); }
@@ -43,9 +58,12 @@ void* Allocator::take_cached(std::size_t rounded) {
   if (device_ != Device::CPU) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
   auto cached = free_blocks_.find(rounded);
-  if (cached == free_blocks_.end() || cached->second.empty()) return nullptr;
-  void* pointer = cached->second.back();
+  if (cached == free_blocks_.end()) return nullptr;
+  const auto block = cached->second.back();
+  void* pointer = block->pointer;
   cached->second.pop_back();
+  if (cached->second.empty()) free_blocks_.erase(cached);
+  freed_order_.erase(block);
   stats_.cached_bytes -= rounded;
   return pointer;
 }
@@ -131,9 +149,20 @@ void Allocator::deallocate(void* pointer, std::size_t bytes, [[maybe_unused]] vo
   switch (device_) {
     case Device::Meta: break;
     case Device::CPU:
+      if (rounded > host_cache_limit_ / 4) {
+        std::free(pointer);
+        break;
+      }
       try {
-        free_blocks_[rounded].push_back(pointer);
+        freed_order_.push_back(HostBlock{rounded, pointer});
+        try {
+          free_blocks_[rounded].push_back(std::prev(freed_order_.end()));
+        } catch (...) {
+          freed_order_.pop_back();
+          throw;
+        }
         stats_.cached_bytes += rounded;
+        evict_host_blocks_above(host_cache_limit_);
       } catch (...) {
         std::free(pointer);
       }
@@ -160,12 +189,33 @@ void Allocator::reset_peak() {
   stats_.allocations = 0;
 }
 
+void Allocator::evict_host_blocks_above(std::size_t limit) noexcept {
+  while (stats_.cached_bytes > limit && !freed_order_.empty()) {
+    const HostBlock oldest = freed_order_.front();
+    // The least recently freed block of a size is the first of that size's list.
+    auto same_size = free_blocks_.find(oldest.bytes);
+    same_size->second.erase(same_size->second.begin());
+    if (same_size->second.empty()) free_blocks_.erase(same_size);
+    freed_order_.pop_front();
+    std::free(oldest.pointer);
+    stats_.cached_bytes -= oldest.bytes;
+  }
+}
+
 void Allocator::release_host_blocks() noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [size, blocks] : free_blocks_)
-    for (void* block : blocks) std::free(block);
-  free_blocks_.clear();
-  stats_.cached_bytes = 0;
+  evict_host_blocks_above(0);
+}
+
+void Allocator::set_host_cache_limit(std::size_t bytes) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  host_cache_limit_ = bytes;
+  evict_host_blocks_above(bytes);
+}
+
+std::size_t Allocator::host_cache_limit() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return host_cache_limit_;
 }
 
 void Allocator::release_cached() noexcept {

@@ -5,7 +5,13 @@
 // hands out no memory but counts exactly like the others, so a shape-only run of a step reports the
 // same peak as the real run.
 //
-// CPU: 64-byte aligned host blocks kept in per-size free lists for reuse.
+// CPU: 64-byte aligned host blocks kept in per-size free lists for reuse, at most host_cache_limit()
+//      bytes of them: a freed block beyond the limit evicts the least recently freed ones, and a block
+//      larger than a quarter of the limit goes straight back to the system. Without the limit, blocks of
+//      sizes that never recur (one case's image, its logits) would pile up over a folder of cases; Linux
+//      overcommits, so the out-of-memory retry below would never see the pile before the OOM killer.
+//      A block that large comes with work of its size (a whole case, a batch of 128^3 tiles), beside
+//      which the page faults of fresh memory are small.
 // CUDA: stream-ordered cudaMallocAsync / cudaFreeAsync on the device's default memory pool with its
 //       release threshold raised so freed memory stays cached in the pool.
 //
@@ -22,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,7 +56,7 @@ struct AllocatorStats {
 
 class Allocator {
  public:
-  explicit Allocator(Device device) : device_(device) {}
+  explicit Allocator(Device device);
   ~Allocator();
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
@@ -68,6 +75,11 @@ class Allocator {
   // gives the freed blocks back to the driver. Meta: nothing.
   void release_cached() noexcept;
   Device device() const { return device_; }
+
+  // CPU: the most freed bytes the cache keeps (default: 1/8 of the physical memory, at most 2 GiB).
+  // Lowering it evicts at once. Other devices: ignored.
+  void set_host_cache_limit(std::size_t bytes) noexcept;
+  std::size_t host_cache_limit() const noexcept;
 
   // Test hook: the next `count` allocations that need new memory from the system (CPU: blocks not
   // served from the cache; CUDA: cudaMallocAsync) fail as if the memory were exhausted.
@@ -88,8 +100,18 @@ class Allocator {
   AllocatorStats stats_;
   int failures_to_inject_ = 0;
   bool cuda_pool_used_ = false;
-  std::map<std::size_t, std::vector<void*>> free_blocks_;  // CPU: rounded size -> cached blocks
-  std::set<void*> live_streams_;                           // CUDA: streams of live Contexts
+  void evict_host_blocks_above(std::size_t limit) noexcept;  // with mutex_ held
+
+  // CPU cache: blocks in the order they were freed (front: least recent), and per rounded size the
+  // positions of that size's blocks in it (back: most recent).
+  struct HostBlock {
+    std::size_t bytes;
+    void* pointer;
+  };
+  std::list<HostBlock> freed_order_;
+  std::map<std::size_t, std::vector<std::list<HostBlock>::iterator>> free_blocks_;
+  std::size_t host_cache_limit_;
+  std::set<void*> live_streams_;  // CUDA: streams of live Contexts
 };
 
 // The process's allocator for a device.
