@@ -185,7 +185,7 @@ void check_arguments(const Context& ctx, const std::vector<UNet*>& networks, con
   }
 }
 
-// The Gaussian-weighted sums of one network's tiles and their weights, on the device or on the host.
+// The Gaussian-weighted sums of the networks' tiles and their weights, on the device or on the host.
 struct Accumulator {
   Tensor acc;      // f32 (K, b0, b1, b2)
   Tensor weights;  // f32 (b0, b1, b2)
@@ -273,10 +273,11 @@ Tensor predict_sliding_window(const Context& ctx, const std::vector<UNet*>& netw
 
   Tape tape(ctx);
   NoGradGuard no_grad(tape);
-  Tensor result;  // host: the sum of the networks' logits, f32 (K, b0, b1, b2)
+  // One pair of buffers for every network: each adds its weighted tiles and the same weights, so the
+  // division at the end is the mean over the networks of each one's weighted average.
+  Accumulator sums;
   for (std::size_t f = 0; f < networks.size(); ++f) {
     UNet* network = networks[f];
-    Accumulator sums;
     std::size_t next = 0;
     while (next < origins.size()) {
       try {
@@ -330,28 +331,17 @@ Tensor predict_sliding_window(const Context& ctx, const std::vector<UNet*>& netw
         throw;
       }
     }
+    // Finite so far: a non-finite sum after this network is this network's.
     const Context& where = sums.acc.device() == ctx.device() ? ctx : host;
-    normalize_by_weights(where, sums.acc, sums.weights);
-    sums.weights = Tensor();
     if (any_nonfinite(where, {sums.acc}).to_vector<float>()[0] != 0) {
       NNUC_THROW(Error, "predict_sliding_window: network ", f, " gave non-finite logits (NaN or Inf) for the case ",
                  image.describe());
     }
-    Tensor logits = sums.acc.device() == Device::CPU ? sums.acc : sums.acc.to_cpu();
-    sums = Accumulator();
-    if (!result.defined()) {
-      result = std::move(logits);
-    } else {
-      axpy(host, result, 1.0, logits);
-    }
   }
-  if (networks.size() > 1) {
-    const float folds = static_cast<float>(networks.size());
-    float* r = result.data<float>();
-    const std::int64_t count = result.numel();
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < count; ++i) r[i] = r[i] / folds;
-  }
+  const Context& where = sums.acc.device() == ctx.device() ? ctx : host;
+  normalize_by_weights(where, sums.acc, sums.weights);
+  sums.weights = Tensor();
+  Tensor result = sums.acc.device() == Device::CPU ? sums.acc : sums.acc.to_cpu();
   local.tiles = tiles;
   local.final_tile_batch = batch;
   if (stats) *stats = local;

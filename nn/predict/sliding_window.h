@@ -71,9 +71,11 @@ constexpr Tolerance kSlidingWindowToleranceBf16{6e-2, 6e-2};
 
 // Logits of one preprocessed case averaged over `networks` (one per fold): f32 (K, b0, b1, b2) on the host.
 // Per network: tiles over the case (zero padding where it is smaller than the patch), mirroring TTA
-// averaged over the 2^|axes| flips, Gaussian-weighted accumulation in f32 buffers, divided by the weight
-// sum; then the networks' results are summed on the host and divided by their number (as nnU-Net's
-// predict_logits_from_preprocessed_data).
+// averaged over the 2^|axes| flips, Gaussian-weighted accumulation in f32 buffers. Every network adds
+// into the same two buffers (the weighted logits and the weights), and one division at the end gives
+// sum_f acc_f / sum_f w = mean_f (acc_f / w), the fold average of nnU-Net's
+// predict_logits_from_preprocessed_data (which divides per fold, then averages: equal up to f32
+// rounding) with one K-channel buffer instead of two.
 //
 // requires: ctx CPU or CUDA; image f32 (C, b0, b1, b2) on the host or on ctx's device; networks
 //   non-empty, each in inference mode (deep supervision off) with its parameters on ctx's device, the
@@ -87,8 +89,8 @@ constexpr Tolerance kSlidingWindowToleranceBf16{6e-2, 6e-2};
 // (CUDA: the device's free memory and the pool's cache after the buffers; CPU: MemAvailable).
 //
 // Memory: on CUDA the case, the buffers and the tiles stay on the device and the tile loop makes no
-// host round trip; each network's result comes to the host once. The host holds at most the running
-// sum of the networks' logits and one network's result (two copies of the K-channel logits).
+// host round trip; the averaged logits come to the host once. The host holds one copy of the K-channel
+// logits (the result); on the CPU the buffers are that copy.
 // An OutOfMemory during the accumulation or a network call falls back, in order, to accumulation on
 // the host (the buffers move there and the tile loop goes on), then to halving the tile batch down to
 // 1, and only then propagates. A fallback changes no value: the same tiles are summed in the same order
