@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "data/preprocess/resample_kernels.h"
@@ -119,14 +120,10 @@ Shape3 compute_new_shape(const Shape3& shape, const Spacing3& spacing, const Spa
   return result;
 }
 
-void resize_volume(const double* in, const Shape3& in_shape, double* out, const Shape3& out_shape, int order) {
-  check_shape3(in_shape, "resize input");
-  check_shape3(out_shape, "resize output");
-  NNUC_CHECK(order == 0 || order == 1 || order == 3, "resize: order must be 0, 1 or 3, got ", order);
-  const std::int64_t count = volume(in_shape);
-  const auto [low, high] = std::minmax_element(in, in + count);
-  const double minimum = *low, maximum = *high;
-  // Axes whose size changes, the strongest reduction first (less work for the later passes).
+namespace {
+
+// The axes whose size changes, the strongest reduction first (less work for the later passes).
+std::vector<int> resize_pass_axes(const Shape3& in_shape, const Shape3& out_shape) {
   std::vector<int> axes;
   for (int axis = 0; axis < 3; ++axis)
     if (in_shape[axis] != out_shape[axis]) axes.push_back(axis);
@@ -134,6 +131,56 @@ void resize_volume(const double* in, const Shape3& in_shape, double* out, const 
     return static_cast<double>(out_shape[a]) / static_cast<double>(in_shape[a]) <
            static_cast<double>(out_shape[b]) / static_cast<double>(in_shape[b]);
   });
+  return axes;
+}
+
+// resize_volume of one f32 channel, cast to f32, without its double copies: the first pass reads the
+// f32 input and the last one clips and writes the f32 output, so only the volumes between passes are
+// double (none for one pass, one for two, two for three). The same sums as resize_volume, bit for bit.
+void resize_channel_f32(const float* in, const Shape3& in_shape, float* out, const Shape3& out_shape, int order) {
+  const std::int64_t count = volume(in_shape);
+  const auto [low, high] = std::minmax_element(in, in + count);
+  const double minimum = *low, maximum = *high;
+  const std::vector<int> axes = resize_pass_axes(in_shape, out_shape);
+  if (axes.empty()) {
+    std::transform(in, in + count, out,
+                   [&](float v) { return static_cast<float>(std::min(std::max(double(v), minimum), maximum)); });
+    return;
+  }
+  std::vector<double> current;
+  Shape3 shape = in_shape;
+  for (std::size_t k = 0; k < axes.size(); ++k) {
+    const int axis = axes[k];
+    const resampling::AxisTaps taps = zoom_taps(shape[static_cast<std::size_t>(axis)], out_shape[axis], order);
+    std::int64_t outer, inner;
+    axis_view(shape, axis, outer, inner);
+    if (k + 1 == axes.size()) {
+      if (k == 0)
+        resampling::resample_axis(in, outer, inner, taps, out, minimum, maximum);
+      else
+        resampling::resample_axis(current.data(), outer, inner, taps, out, minimum, maximum);
+    } else {
+      std::vector<double> next(static_cast<std::size_t>(outer * out_shape[axis] * inner));
+      if (k == 0)
+        resampling::resample_axis(in, outer, inner, taps, next.data());
+      else
+        resampling::resample_axis(current.data(), outer, inner, taps, next.data());
+      current.swap(next);
+    }
+    shape[axis] = out_shape[axis];
+  }
+}
+
+}  // namespace
+
+void resize_volume(const double* in, const Shape3& in_shape, double* out, const Shape3& out_shape, int order) {
+  check_shape3(in_shape, "resize input");
+  check_shape3(out_shape, "resize output");
+  NNUC_CHECK(order == 0 || order == 1 || order == 3, "resize: order must be 0, 1 or 3, got ", order);
+  const std::int64_t count = volume(in_shape);
+  const auto [low, high] = std::minmax_element(in, in + count);
+  const double minimum = *low, maximum = *high;
+  const std::vector<int> axes = resize_pass_axes(in_shape, out_shape);
   std::vector<double> current;
   const double* source = in;
   Shape3 shape = in_shape;
@@ -286,8 +333,12 @@ void resample_channel_separate_z(const float* in, const Shape3& in_shape, float*
     std::transform(here.begin(), here.end(), out, [](double v) { return static_cast<float>(v); });
     return;
   }
-  const std::vector<double> final_values = pass(here.data(), here_shape, axis, out_shape[axis], order_z);
-  std::transform(final_values.begin(), final_values.end(), out, [](double v) { return static_cast<float>(v); });
+  // The last pass rounds to f32 as it writes (no clipping after it: the slices were clipped in plane).
+  const resampling::AxisTaps taps = zoom_taps(here_shape[static_cast<std::size_t>(axis)], out_shape[axis], order_z);
+  std::int64_t outer, inner;
+  axis_view(here_shape, axis, outer, inner);
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  resampling::resample_axis(here.data(), outer, inner, taps, out, -kInfinity, kInfinity);
 }
 
 void resample_seg_separate_z(const std::int16_t* in, const Shape3& in_shape, std::int16_t* out, const Shape3& out_shape,
@@ -333,7 +384,6 @@ Tensor resample_data(const Tensor& data, const Shape3& new_shape, const Spacing3
   const std::int64_t channels = data.dim(0);
   Tensor result = Tensor::empty_cpu(Shape{channels, new_shape[0], new_shape[1], new_shape[2]}, DType::f32);
   const std::int64_t in_count = volume(in_shape), out_count = volume(new_shape);
-  std::vector<double> channel_in, channel_out;
   for (std::int64_t c = 0; c < channels; ++c) {
     const float* source = data.data<float>() + c * in_count;
     float* target = result.data<float>() + c * out_count;
@@ -341,10 +391,7 @@ Tensor resample_data(const Tensor& data, const Shape3& new_shape, const Spacing3
       resample_channel_separate_z(source, in_shape, target, new_shape, separate.axis, options.order, options.order_z);
       continue;
     }
-    channel_in.assign(source, source + in_count);
-    channel_out.resize(static_cast<std::size_t>(out_count));
-    resize_volume(channel_in.data(), in_shape, channel_out.data(), new_shape, options.order);
-    std::transform(channel_out.begin(), channel_out.end(), target, [](double v) { return static_cast<float>(v); });
+    resize_channel_f32(source, in_shape, target, new_shape, options.order);
   }
   return result;
 }

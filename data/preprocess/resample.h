@@ -13,6 +13,9 @@
 // The tensor-product interpolation is evaluated one axis at a time in double precision (an axis whose
 // size does not change is the identity and is skipped), then clipped and cast to float32. scipy sums
 // the same products in another order, so the two agree to rounding: see kDataResampleTolerance.
+// Memory for one f32 channel of N voxels: the first pass reads the f32 input and the last one writes
+// the f32 output (clipping and rounding as it goes), so a three-axis resize holds two double volumes
+// between passes and a one-axis resize none; separate z holds one (the in-plane result).
 //
 // Label maps: batchgenerators' resize_segmentation with order 1: for every label value u present
 // (ascending, -1 included), the mask (seg == u) is resized with the linear zoom above and u is written

@@ -87,7 +87,13 @@ void prefilter_order3(double* line, std::int64_t length, std::int64_t count) {
     for (std::int64_t j = 0; j < count; ++j) at(k, j) = z * (at(k + 1, j) - at(k, j));
 }
 
-void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, double* out) {
+namespace {
+
+// resample_axis for any input element type (converted to double exactly on the gather) and any
+// output: out[i] = finish(sum), with the sums of the double version.
+template <typename In, typename Out, typename Finish>
+void resample_axis_impl(const In* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, Out* out,
+                        Finish finish) {
   const std::int64_t length = taps.length;
   const std::int64_t padded = length + 2 * taps.pad;
   const std::int64_t out_length = static_cast<std::int64_t>(taps.index.size()) / taps.taps;
@@ -101,33 +107,62 @@ void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, con
       const std::int64_t o_outer = item / blocks_per_outer;
       const std::int64_t first = (item % blocks_per_outer) * kColumnBlock;
       const std::int64_t count = std::min(kColumnBlock, inner - first);
-      const double* source = in + o_outer * length * inner + first;
+      const In* source = in + o_outer * length * inner + first;
       // Gather with edge padding: padded row r holds input row clamp(r - pad, 0, length - 1).
       for (std::int64_t r = 0; r < padded; ++r) {
         const std::int64_t row = std::clamp<std::int64_t>(r - taps.pad, 0, length - 1);
-        const double* from = source + row * inner;
+        const In* from = source + row * inner;
         double* to = buffer.data() + r * count;
-        for (std::int64_t j = 0; j < count; ++j) to[j] = from[j];
+        for (std::int64_t j = 0; j < count; ++j) to[j] = static_cast<double>(from[j]);
       }
       if (taps.order == 3) prefilter_order3(buffer.data(), padded, count);
-      double* target = out + o_outer * out_length * inner + first;
+      Out* target = out + o_outer * out_length * inner + first;
       for (std::int64_t o = 0; o < out_length; ++o) {
         const std::int64_t* index = &taps.index[static_cast<std::size_t>(o * taps.taps)];
-        double* to = target + o * inner;
+        Out* to = target + o * inner;
         if (taps.order == 0) {
           const double* from = buffer.data() + index[0] * count;
-          for (std::int64_t j = 0; j < count; ++j) to[j] = from[j];
+          for (std::int64_t j = 0; j < count; ++j) to[j] = finish(from[j]);
           continue;
         }
         const double* weight = &taps.weight[static_cast<std::size_t>(o * taps.taps)];
         for (std::int64_t j = 0; j < count; ++j) {
           double sum = 0.0;
           for (int h = 0; h < taps.taps; ++h) sum += buffer[static_cast<std::size_t>(index[h] * count + j)] * weight[h];
-          to[j] = sum;
+          to[j] = finish(sum);
         }
       }
     }
   }
+}
+
+struct Keep {
+  double operator()(double value) const { return value; }
+};
+
+struct ClipToF32 {
+  double low, high;
+  float operator()(double value) const { return static_cast<float>(std::min(std::max(value, low), high)); }
+};
+
+}  // namespace
+
+void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, double* out) {
+  resample_axis_impl(in, outer, inner, taps, out, Keep{});
+}
+
+void resample_axis(const float* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, double* out) {
+  resample_axis_impl(in, outer, inner, taps, out, Keep{});
+}
+
+void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, float* out,
+                   double low, double high) {
+  resample_axis_impl(in, outer, inner, taps, out, ClipToF32{low, high});
+}
+
+void resample_axis(const float* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, float* out,
+                   double low, double high) {
+  resample_axis_impl(in, outer, inner, taps, out, ClipToF32{low, high});
 }
 
 }  // namespace nnuc::data::resampling

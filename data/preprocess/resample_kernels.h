@@ -37,5 +37,13 @@ void prefilter_order3(double* line, std::int64_t length, std::int64_t count);
 // with out_length = taps.index.size() / taps.taps. Edge padding and the prefilter are applied for
 // order 3. Parallel (OpenMP) over outer x inner blocks.
 void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, double* out);
+// The same sums from f32 input (each element converted to double exactly as it is gathered).
+void resample_axis(const float* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, double* out);
+// The same sums, each clipped to [low, high] and rounded to f32 as it is written: the last pass of a
+// resize writes its f32 result without a double copy of it.
+void resample_axis(const double* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, float* out,
+                   double low, double high);
+void resample_axis(const float* in, std::int64_t outer, std::int64_t inner, const AxisTaps& taps, float* out,
+                   double low, double high);
 
 }  // namespace nnuc::data::resampling
