@@ -180,13 +180,13 @@ PredictFolderResult predict_folder(
     result.cases.push_back(report);
   }
 
-  // One case preprocessed ahead, one exported behind.
+  // One case preprocessed ahead, one exported behind (sequential: neither).
   auto launch_prepare = [&](std::size_t k) {
     return std::async(std::launch::async, prepare, std::cref(session), std::cref(part[todo[k]]),
                       std::cref(previous_stage));
   };
   std::future<Prepared> next;
-  if (!todo.empty()) next = launch_prepare(0);
+  if (!todo.empty() && !options.sequential) next = launch_prepare(0);
   std::future<void> exporting;
   std::optional<std::size_t> exporting_index;
   auto finish_export = [&]() {
@@ -206,8 +206,12 @@ PredictFolderResult predict_folder(
     if (result.cases[i].skipped && on_case) on_case(result.cases[i], i, part.size());
   for (std::size_t k = 0; k < todo.size(); ++k) {
     const std::size_t index = todo[k];
+    if (options.sequential) {
+      finish_export();
+      next = launch_prepare(k);
+    }
     Prepared prepared = next.get();
-    if (k + 1 < todo.size()) next = launch_prepare(k + 1);
+    if (k + 1 < todo.size() && !options.sequential) next = launch_prepare(k + 1);
     CaseReport& report = result.cases[index];
     report.preprocess_seconds = prepared.seconds;
     if (!prepared.error.empty()) {

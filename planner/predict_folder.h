@@ -29,6 +29,10 @@ struct PredictFolderOptions {
   nn::PredictOptions options;
   bool resume = false;  // skip cases whose outputs exist
   int num_parts = 1, part_id = 0;
+  // One case at a time (read and preprocess, network, export, then the next case) instead of reading
+  // the next case and exporting the previous one while the network runs: the least host memory for
+  // large volumes (one case's buffers instead of up to three), the same outputs.
+  bool sequential = false;
 };
 
 struct CaseReport {

@@ -67,10 +67,13 @@ int run_predict(int argc, char** argv) {
   cli.option("-part_id", run.part_id, "which part this run predicts (0 .. num_parts - 1)")
       ->type_name("K")
       ->check(in_range(0, 99999));
-  cli.option("-npp", preprocessing_workers, "accepted for nnU-Net compatibility: nnuc preprocesses one case ahead")
+  cli.option("-npp", preprocessing_workers,
+             "accepted for nnU-Net compatibility: nnuc preprocesses one case ahead (see --sequential)")
       ->type_name("N");
   cli.option("-nps", export_workers, "accepted for nnU-Net compatibility: nnuc exports one case behind")
       ->type_name("N");
+  cli.flag("--sequential", run.sequential,
+           "one case at a time (no reading ahead, no export behind): the least host memory for large volumes");
   cli.flag("--not-on-device,--not_on_device", not_on_device, "accumulate the logits on the host");
   cli.option("--tile-batch", run.options.tile_batch, "tiles per network call (default: automatic)")
       ->type_name("N")

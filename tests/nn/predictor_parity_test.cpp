@@ -30,9 +30,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "data/export/export.h"
 #include "data/export/npz.h"
@@ -158,8 +160,9 @@ void report(const std::string& what, double value) {
 class TempFolder {
  public:
   TempFolder() {
-    path_ = fs::temp_directory_path() /
-            ("nnuc_predictor_parity_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
+    static int made = 0;  // several folders may be alive at once
+    path_ = fs::temp_directory_path() / ("nnuc_predictor_parity_" + std::to_string(::getpid()) + "_" +
+                                         std::to_string(testing::test_seed()) + "_" + std::to_string(made++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -172,6 +175,12 @@ class TempFolder {
  private:
   fs::path path_;
 };
+
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 class PredictorParity : public ::testing::TestWithParam<std::string> {};
 
@@ -404,6 +413,17 @@ TEST_P(PredictorParity, PredictFolderMatchesPredictFromFiles) {
       expect_same_affine(theirs.labels.geometry, input, 1e-5);
       EXPECT_EQ(ours.probabilities.shape(), (Shape{classes, input.shape()[0], input.shape()[1], input.shape()[2]}));
     }
+
+    // --sequential: one case at a time, byte for byte the same files.
+    TempFolder sequential_output;
+    options.output = sequential_output.path().string();
+    options.sequential = true;
+    ASSERT_EQ(predict_folder(options).failed(), 0);
+    for (const std::string& id : identifiers())
+      for (const std::string ending : {".nii.gz", ".npz", ".json"}) {
+        SCOPED_TRACE(id + ending);
+        EXPECT_EQ(file_bytes(sequential_output.path() / (id + ending)), file_bytes(output.path() / (id + ending)));
+      }
   }
 }
 
