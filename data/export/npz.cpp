@@ -277,7 +277,8 @@ void write_npz(const std::string& path, const std::vector<std::pair<std::string,
         zip_source_free(member);
         fail("array '" + arrays[i].first + "'");
       }
-      if (zip_set_file_compression(zip, static_cast<zip_uint64_t>(index), ZIP_CM_DEFLATE, kNpzDeflateLevel) != 0)
+      if (zip_set_file_compression(zip, static_cast<zip_uint64_t>(index), ZIP_CM_DEFLATE, kNpzDeflateLevel) != 0 ||
+          zip_file_set_dostime(zip, static_cast<zip_uint64_t>(index), kNpzDosTime, kNpzDosDate, 0) != 0)
         fail("array '" + arrays[i].first + "'");
     }
     if (zip_close(zip) != 0) fail("writing the archive");

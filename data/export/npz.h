@@ -34,9 +34,14 @@ constexpr std::size_t kNpyMaxHeaderBytes = 10000;
 // zlib level of write_npz. Probabilities compress about equally at every level (a smooth 3-class
 // softmax: 0.927 of the raw size at level 1, 0.925 at level 6) while level 1 is faster.
 constexpr int kNpzDeflateLevel = 1;
+// Every member is stamped 1980-01-01 00:00 (the first DOS date), so that the same arrays give the
+// same bytes whenever and wherever they are written (numpy stamps the current local time).
+constexpr std::uint16_t kNpzDosDate = (0 << 9) | (1 << 5) | 1;  // years since 1980, month, day
+constexpr std::uint16_t kNpzDosTime = 0;
 
 // Writes `arrays` as NAME.npy members (in the given order) of a new .npz at `path`, atomically
-// (write_file_atomic: temp file in the same folder, fsync, rename).
+// (write_file_atomic: temp file in the same folder, fsync, rename); the bytes depend only on
+// `arrays` (fixed member timestamps).
 // requires: host tensors of dtype f32, f64, f16, u8, i16, i32 or i64 (numpy '<f4', '<f8', '<f2',
 //   '|u1', '<i2', '<i4', '<i8'); names unique, non-empty, without '/' or NUL. InvalidInput otherwise;
 //   IoError when the file cannot be written (no file is left behind).

@@ -13,13 +13,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "tests/data/export_test_support.h"
+#include "tests/support/scratch_folder.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc::data {
@@ -140,6 +141,33 @@ TEST_F(Npz, RoundTripOfEveryDtypeAndRankKeepsValuesBitForBit) {
     EXPECT_EQ(raw.substr(0, raw.size() - tensor.bytes()), npy_header(tensor.dtype(), tensor.shape()));
   }
   EXPECT_EQ(entries(), std::vector<std::string>{"case.npz"});  // no temp file left
+}
+
+// The bytes depend only on the arrays: two writes more than two seconds apart (the DOS clock's step)
+// give the same file, and every member carries the fixed stamp 1980-01-01 00:00.
+TEST_F(Npz, TheSameArraysGiveTheSameBytesWhenever) {
+  const std::vector<std::pair<std::string, Tensor>> arrays = {
+      {"probabilities", testing::random_uniform(Shape{3, 6, 5, 4}, DType::f32, 0.0, 1.0)},
+      {"labels", testing::random_labels(Shape{6, 5, 4}, DType::u8, 3)}};
+  write_npz(path("first.npz"), arrays);
+  sleep(3);
+  write_npz(path("second.npz"), arrays);
+  EXPECT_EQ(read_bytes(path("second.npz")), read_bytes(path("first.npz")));
+  int code = 0;
+  zip_t* zip = zip_open(path("first.npz").c_str(), ZIP_RDONLY, &code);
+  ASSERT_NE(zip, nullptr);
+  for (zip_uint64_t i = 0; i < 2; ++i) {
+    zip_stat_t stat;
+    zip_stat_init(&stat);
+    ASSERT_EQ(zip_stat_index(zip, i, 0, &stat), 0);
+    ASSERT_TRUE(stat.valid & ZIP_STAT_MTIME);
+    std::tm stamp{};
+    localtime_r(&stat.mtime, &stamp);  // libzip reads DOS times as local time
+    EXPECT_EQ(stamp.tm_year + 1900, 1980);
+    EXPECT_EQ(stamp.tm_mon, 0);
+    EXPECT_EQ(stamp.tm_mday, 1);
+  }
+  zip_discard(zip);
 }
 
 TEST_F(Npz, HeadersAreByteForByteThoseNumpyWrites) {
