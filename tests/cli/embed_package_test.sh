@@ -9,11 +9,7 @@ build="$1" source="$2" cxx="$3" generator="$4" launcher="${5:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 prefix="$work/prefix"
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 step() {  # step DESCRIPTION -- COMMAND...: runs it, output in $work/out.txt; stops the test on failure
   local what="$1"
   shift 2
@@ -53,19 +49,7 @@ step "examples/embed configures with find_package(nnuc)" -- "${configure[@]}"
 grep -q "$prefix/lib/cmake/nnuc" "$work/example/CMakeCache.txt" || fail "nnuc_DIR is not the temporary prefix"
 step "examples/embed builds against the installed nnuc" -- cmake --build "$work/example"
 
-"$work/example/predict_volume" >"$work/out.txt" 2>&1
-code=$?
-if [ "$code" -ne 2 ]; then
-  fail "predict_volume without arguments: exit code $code, expected 2"
-  tail -n 20 "$work/out.txt"
-elif ! grep -q "usage: predict_volume" "$work/out.txt"; then
-  fail "predict_volume without arguments does not print its usage"
-else
-  echo "ok: predict_volume without arguments prints its usage and exits 2"
-fi
+expect 2 "predict_volume without arguments exits 2" -- "$work/example/predict_volume"
+contains "usage: predict_volume" "predict_volume without arguments prints its usage"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish "embed package"

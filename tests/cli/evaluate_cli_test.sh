@@ -9,34 +9,7 @@ nnuc="$1"
 fixture="$2"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-failures=0
-
-expect() {  # expect CODE DESCRIPTION -- COMMAND...
-  local code="$1" what="$2"
-  shift 3
-  "$@" >"$work/out.txt" 2>&1
-  local got=$?
-  if [ "$got" -ne "$code" ]; then
-    echo "FAIL: $what: exit code $got, expected $code; output:"
-    tail -n 20 "$work/out.txt"
-    failures=$((failures + 1))
-  else
-    echo "ok: $what"
-  fi
-}
-contains() {  # contains TEXT DESCRIPTION: the last command's output has TEXT
-  if ! grep -q -- "$1" "$work/out.txt"; then
-    echo "FAIL: $2: output lacks '$1'"
-    tail -n 20 "$work/out.txt"
-    failures=$((failures + 1))
-  fi
-}
-same_file() {  # same_file A B DESCRIPTION
-  if ! cmp -s "$1" "$2"; then
-    echo "FAIL: $3: $1 differs from $2"
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 
 ref="$fixture/ref"
 cp -r "$fixture/pred" "$work/pred"
@@ -45,9 +18,9 @@ cp "$fixture/dataset.json" "$work/pred/dataset.json"
 # evaluate
 expect 0 "evaluate -djfile" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -djfile "$fixture/dataset.json" -np 2
 contains "foreground mean" "evaluate prints the foreground mean"
-[ -s "$work/pred/summary.json" ] || { echo "FAIL: evaluate wrote no summary.json"; failures=$((failures + 1)); }
+[ -s "$work/pred/summary.json" ] || fail "evaluate wrote no summary.json"
 expect 0 "evaluate -l -il -o" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 2 -il 3 -o "$work/labels.json"
-grep -q '"Dice": NaN' "$work/labels.json" || { echo "FAIL: label 2 of case 2 is not NaN"; failures=$((failures + 1)); }
+grep -q '"Dice": NaN' "$work/labels.json" || fail "label 2 of case 2 is not NaN"
 expect 2 "evaluate: -djfile and -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -djfile "$fixture/dataset.json" -l 1
 expect 2 "evaluate: neither -djfile nor -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred"
 expect 2 "evaluate: -o not .json" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 -o "$work/summary.txt"
@@ -67,8 +40,7 @@ contains "$work/partial/case_001.nii.gz" "evaluate names the unreadable file"
 expect 0 "determine-postprocessing" -- "$nnuc" determine-postprocessing -i "$work/pred" -ref "$ref" -np 2
 contains "accepted" "determine-postprocessing reports its decisions"
 same_file "$work/pred/postprocessing.json" "$fixture/postprocessing.json" "postprocessing.json equals nnU-Net's"
-[ -s "$work/pred/postprocessed/summary.json" ] ||
-  { echo "FAIL: no postprocessed/summary.json"; failures=$((failures + 1)); }
+[ -s "$work/pred/postprocessed/summary.json" ] || fail "no postprocessed/summary.json"
 expect 2 "determine-postprocessing: no dataset.json" -- "$nnuc" determine-postprocessing -i "$work/partial" -ref "$ref"
 contains "-djfile" "determine-postprocessing says how to give dataset.json"
 expect 0 "postprocess" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied" -pp "$work/pred/postprocessing.json"
@@ -82,13 +54,6 @@ expect 1 "postprocess: unreadable postprocessing.json" -- "$nnuc" postprocess -i
   -pp "$work/missing.json"
 expect 1 "postprocess: an unreadable case" -- "$nnuc" postprocess -i "$work/partial" -o "$work/applied3" \
   -pp "$work/pred/postprocessing.json"
-if ls "$work/applied3"/*.nii.gz >/dev/null 2>&1; then
-  echo "FAIL: postprocess left cases after a failure"
-  failures=$((failures + 1))
-fi
+ls "$work/applied3"/*.nii.gz >/dev/null 2>&1 && fail "postprocess left cases after a failure"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all evaluate/postprocess command-line checks passed"
+finish "evaluate/postprocess command line"

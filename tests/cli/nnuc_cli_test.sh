@@ -8,28 +8,7 @@ set -uo pipefail
 nnuc="$1"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-failures=0
-
-expect() {  # expect CODE DESCRIPTION -- COMMAND...
-  local code="$1" what="$2"
-  shift 3
-  "$@" >"$work/out.txt" 2>&1
-  local got=$?
-  if [ "$got" -ne "$code" ]; then
-    echo "FAIL: $what: exit code $got, expected $code; output:"
-    tail -n 20 "$work/out.txt"
-    failures=$((failures + 1))
-  else
-    echo "ok: $what"
-  fi
-}
-contains() {  # contains TEXT DESCRIPTION: the last command's output has TEXT
-  if ! grep -q -- "$1" "$work/out.txt"; then
-    echo "FAIL: $2: output lacks '$1'"
-    tail -n 20 "$work/out.txt"
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 
 # The command table: help, version, unknown commands and options.
 expect 0 "version" -- "$nnuc" version
@@ -41,7 +20,7 @@ contains "no-such-command" "unknown command names it"
 expect 0 "help" -- "$nnuc" help
 contains "3 internal error" "help lists the exit codes"
 commands=$(awk '/^commands:/ { listing = 1; next } /^$/ { listing = 0 } listing { print $1 }' "$work/out.txt")
-[ "$(echo "$commands" | wc -w)" -ge 8 ] || { echo "FAIL: help lists too few commands: $commands"; failures=$((failures + 1)); }
+[ "$(echo "$commands" | wc -w)" -ge 8 ] || fail "help lists too few commands: $commands"
 expect 0 "-h" -- "$nnuc" -h
 for command in $commands; do
   expect 0 "$command --help" -- "$nnuc" "$command" --help
@@ -63,19 +42,16 @@ contains "-np" "verify: the range error names -np"
 for spelling in -gpu_memory_target -np -pl --no_pp --verify_dataset_integrity; do
   contains "$spelling" "plan --help shows nnU-Net's $spelling"
 done
-if grep -q -- "--np\b\|--gpu_memory_target\|--pl\b" "$work/out.txt"; then
-  echo "FAIL: plan --help shows nnU-Net's one-dash options with two dashes"
-  failures=$((failures + 1))
-fi
+grep -q -- "--np\b\|--gpu_memory_target\|--pl\b" "$work/out.txt" &&
+  fail "plan --help shows nnU-Net's one-dash options with two dashes"
 
 expect 0 "demo" -- "$nnuc" demo -o "$work/demo" --epochs 1
 contains "selfcheck passed" "demo"
 plans="$work/demo/nnUNet_preprocessed/Dataset900_Tiny/nnUNetPlans.json"
-[ -s "$plans" ] || { echo "FAIL: demo wrote no $plans"; failures=$((failures + 1)); }
-[ -d "$work/demo/nnUNet_preprocessed/Dataset900_Tiny/gt_segmentations" ] ||
-  { echo "FAIL: demo wrote no gt_segmentations"; failures=$((failures + 1)); }
+[ -s "$plans" ] || fail "demo wrote no $plans"
+[ -d "$work/demo/nnUNet_preprocessed/Dataset900_Tiny/gt_segmentations" ] || fail "demo wrote no gt_segmentations"
 [ -s "$work/demo/nnUNet_results/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d/fold_0/checkpoint_final.nnuc" ] ||
-  { echo "FAIL: demo trained no model"; failures=$((failures + 1)); }
+  fail "demo trained no model"
 
 raw="$work/demo/nnUNet_raw/Dataset900_Tiny"
 expect 0 "plan with nnU-Net's spellings" -- "$nnuc" plan -i "$raw" -o "$work/pp2" -gpu_memory_target 8 --no_pp \
@@ -84,14 +60,14 @@ expect 0 "plan with nnuc's spellings" -- "$nnuc" plan -i "$raw" -o "$work/pp2b" 
   -c 2d,3d_fullres --workers 2 --planner ExperimentPlanner --quiet
 expect 0 "plan with the nnunet memory model" -- env nnUNet_raw="$work/demo/nnUNet_raw" \
   nnUNet_preprocessed="$work/pp3" "$nnuc" plan -d 900 --memory-model nnunet --no-preprocess -q
-[ -s "$work/pp3/Dataset900_Tiny/nnUNetPlans.json" ] || { echo "FAIL: plan -d wrote no plans"; failures=$((failures + 1)); }
+[ -s "$work/pp3/Dataset900_Tiny/nnUNetPlans.json" ] || fail "plan -d wrote no plans"
 expect 2 "plan: contradictory flags" -- "$nnuc" plan -i "$raw" -o "$work/pp4" --verify_dataset_integrity --no-verify
 expect 2 "plan: unknown memory model" -- "$nnuc" plan -i "$raw" -o "$work/pp4" --memory-model guess
 contains "guess" "plan: unknown memory model names the value"
 expect 2 "plan: -gpu_memory_target without a number" -- "$nnuc" plan -i "$raw" -o "$work/pp4" -gpu_memory_target lots
 contains "gpu-memory: Value lots" "plan: the error names the option and the value"
 expect 0 "verify with -np and --json" -- "$nnuc" verify -i "$raw" -np 2 --json "$work/report.json" --no-record -q
-[ -s "$work/report.json" ] || { echo "FAIL: verify --json wrote no report"; failures=$((failures + 1)); }
+[ -s "$work/report.json" ] || fail "verify --json wrote no report"
 
 # convert-msd with nnU-Net's -overwrite_id: an MSD task folder made from the tiny dataset.
 task="$work/Task05_Tiny"
@@ -112,8 +88,7 @@ json.dump(msd, open(os.path.join(sys.argv[2], "dataset.json"), "w"))
 PY
 expect 0 "convert-msd with -overwrite_id and -np" -- "$nnuc" convert-msd -i "$task" -o "$work/msd_raw" \
   -overwrite_id 905 -np 2 --verify
-[ -s "$work/msd_raw/Dataset905_Tiny/dataset.json" ] ||
-  { echo "FAIL: convert-msd -overwrite_id 905 wrote no Dataset905_Tiny"; failures=$((failures + 1)); }
+[ -s "$work/msd_raw/Dataset905_Tiny/dataset.json" ] || fail "convert-msd -overwrite_id 905 wrote no Dataset905_Tiny"
 
 expect 0 "synth with list options" -- "$nnuc" synth --cases 2 --shape 12 16 16 --spacing 3 0.8 0.8 -np 2 -q \
   --structures tube,nested -o "$work/synth"
@@ -131,5 +106,4 @@ contains "--patch" "memory: the error names the option"
 expect 2 "memory: unknown network" -- "$nnuc" memory --network 3d
 contains "--network" "memory: the error names --network"
 
-[ "$failures" -eq 0 ] && echo "nnuc command line: all checks passed" || echo "nnuc command line: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "nnuc command line"

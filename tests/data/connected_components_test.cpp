@@ -22,6 +22,8 @@ namespace nnuc::data {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::in_ci;
+using testing::random_mask;
 
 std::int64_t index_of(const Shape3& shape, std::int64_t x, std::int64_t y, std::int64_t z) {
   return (x * shape[1] + y) * shape[2] + z;
@@ -58,13 +60,6 @@ std::vector<std::int32_t> flood_fill_reference(const std::vector<std::uint8_t>& 
     }
   }
   return labels;
-}
-
-std::vector<std::uint8_t> random_mask(const Shape3& shape, double density) {
-  std::bernoulli_distribution bit(density);
-  std::vector<std::uint8_t> mask(static_cast<std::size_t>(shape[0] * shape[1] * shape[2]));
-  for (auto& m : mask) m = bit(testing::rng()) ? 1 : 0;
-  return mask;
 }
 
 TEST(ConnectedComponents, DiagonalNeighboursTouchOnlyWithFullConnectivity) {
@@ -180,11 +175,6 @@ TEST(ConnectedComponents, RejectsMismatchedInputs) {
 }
 
 // ---- parity with scipy.ndimage.label ------------------------------------------------------------
-
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
 
 template <typename T>
 std::vector<T> read_raw(const fs::path& path, const nlohmann::json& shape) {

@@ -12,7 +12,7 @@
 #include "data/export/export.h"
 #include "data/nifti/nifti_io.h"
 #include "data/preprocess/nifti_case.h"
-#include "tests/data/export_test_support.h"
+#include "tests/support/scratch_folder.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc::data {

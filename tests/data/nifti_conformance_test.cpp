@@ -26,6 +26,7 @@
 #include <string>
 
 #include "data/nifti/nifti_io.h"
+#include "tests/support/test_support.h"
 
 namespace {
 
@@ -62,8 +63,7 @@ struct Worst {
 };
 
 TEST(NiftiConformance, MatchesNibabelOnEveryNiftiFileDebianShips) {
-  const char* ci = std::getenv("CI");
-  const bool in_ci = ci != nullptr && std::string(ci) == "true";
+  const bool in_ci = nnuc::testing::in_ci();
   const bool have_python = ::access(kPython, X_OK) == 0;
   if (!have_python) {
     if (in_ci) FAIL() << kPython << " is missing (CI installs python3-nibabel)";

@@ -13,6 +13,7 @@
 
 #include "data/nifti/nifti_io.h"
 #include "tests/data/nifti_test_files.h"
+#include "tests/support/scratch_folder.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -21,22 +22,13 @@ namespace fs = std::filesystem;
 using namespace nnuc::testing::nifti;
 using nnuc::data::NiftiImage;
 
-class NiftiRead : public ::testing::Test {
+class NiftiRead : public nnuc::testing::ScratchFolderTest {
  protected:
-  void SetUp() override {
-    folder_ = fs::temp_directory_path() / ("nnuc_nifti_read_" + std::to_string(::getpid()) + "_" +
-                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(folder_);
-    fs::create_directories(folder_);
-  }
-  void TearDown() override { fs::remove_all(folder_); }
   std::string write(const std::string& name, const Bytes& bytes) {
-    const std::string path = (folder_ / name).string();
-    std::ofstream out(path, std::ios::binary);
+    std::ofstream out(path(name), std::ios::binary);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return path;
+    return path(name);
   }
-  fs::path folder_;
 };
 
 // Calls fn(T{}) with the C++ type of a NIfTI datatype code.

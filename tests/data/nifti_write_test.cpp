@@ -14,6 +14,7 @@
 
 #include "data/nifti/nifti_io.h"
 #include "tests/data/nifti_test_files.h"
+#include "tests/support/scratch_folder.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -22,16 +23,8 @@ namespace fs = std::filesystem;
 using namespace nnuc::testing::nifti;
 using nnuc::data::NiftiGeometry;
 
-class NiftiWrite : public ::testing::Test {
+class NiftiWrite : public nnuc::testing::ScratchFolderTest {
  protected:
-  void SetUp() override {
-    folder_ = fs::temp_directory_path() / ("nnuc_nifti_write_" + std::to_string(::getpid()) + "_" +
-                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(folder_);
-    fs::create_directories(folder_);
-  }
-  void TearDown() override { fs::remove_all(folder_); }
-  std::string path(const std::string& name) const { return (folder_ / name).string(); }
   std::string write(const std::string& name, const Bytes& bytes) {
     std::ofstream out(path(name), std::ios::binary);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -41,13 +34,6 @@ class NiftiWrite : public ::testing::Test {
     std::ifstream in(file, std::ios::binary);
     return Bytes(std::istreambuf_iterator<char>(in), {});
   }
-  std::vector<std::string> folder_entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(folder_)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  fs::path folder_;
 };
 
 // A reference with an oblique qform (qfac -1), a different sform (code 4), odd sizes and
@@ -107,7 +93,7 @@ TEST_F(NiftiWrite, LabelsAreUint8BelowMax255ElseUint16WithTheReferenceGeometryEx
               EXPECT_TRUE(std::equal(written.begin() + begin, written.begin() + end, reference_bytes.begin() + begin))
                   << "bytes " << begin << ".." << end;
           }
-          EXPECT_EQ(folder_entries(), (std::vector<std::string>{std::string("labels") + ending, "reference.nii"}));
+          EXPECT_EQ(entries(), (std::vector<std::string>{std::string("labels") + ending, "reference.nii"}));
           fs::remove(out);
         }
 }
@@ -227,7 +213,7 @@ TEST_F(NiftiWrite, FailedWritesLeaveNoFileBehind) {
   unrepresentable.srow[0][3] = 0.1;  // not a float32 value: a NIfTI-1 file could not hold it exactly
   EXPECT_THROW(nnuc::data::write_nifti_image(path("float.nii"), big, unrepresentable), nnuc::InvalidInput);
 
-  EXPECT_EQ(folder_entries(), (std::vector<std::string>{"kept.nii", "reference.nii", "taken.nii"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"kept.nii", "reference.nii", "taken.nii"}));
 }
 
 }  // namespace

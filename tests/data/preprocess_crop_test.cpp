@@ -10,6 +10,8 @@
 namespace nnuc::data {
 namespace {
 
+using testing::random_mask;
+
 // binary_fill_holes as scipy defines it: iterate a face-connected dilation of "outside" (border value
 // 1) restricted to background until nothing changes; filled = not reached.
 std::vector<std::uint8_t> reference_fill_holes(const std::vector<std::uint8_t>& mask, const Shape3& shape) {
@@ -39,13 +41,6 @@ std::vector<std::uint8_t> reference_fill_holes(const std::vector<std::uint8_t>& 
   std::vector<std::uint8_t> filled(mask.size());
   for (std::size_t i = 0; i < mask.size(); ++i) filled[i] = reached[i] ? 0 : 1;
   return filled;
-}
-
-std::vector<std::uint8_t> random_mask(const Shape3& shape, double density) {
-  std::bernoulli_distribution draw(density);
-  std::vector<std::uint8_t> mask(static_cast<std::size_t>(shape[0] * shape[1] * shape[2]));
-  for (auto& value : mask) value = draw(testing::rng()) ? 1 : 0;
-  return mask;
 }
 
 TEST(PreprocessCrop, FillHolesMatchesScipyDefinitionOnRandomMasks) {

@@ -24,11 +24,7 @@ namespace nnuc::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+using testing::in_ci;
 
 template <typename T>
 std::vector<T> read_raw(const fs::path& path, std::int64_t count) {

@@ -283,14 +283,9 @@ TEST(ConvChunk, MetaCudaAccountsTheStagingBufferOfASplitConvolution) {
     EXPECT_EQ(conv_workspace_bytes(pass, x, w, g, DType::bf16, *meta), staging + (std::size_t{1} << 20));
   }
   const Tensor mx = Tensor::empty(x, DType::bf16, *meta), mw = Tensor::empty(w, DType::bf16, *meta);
-  Allocator& allocator = allocator_for(Device::Meta);
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  {
-    const Tensor y = conv_forward(*meta, mx, mw, Tensor(), g);
-    EXPECT_EQ(allocator.stats().peak_bytes - base,
-              rounded_allocation_bytes(y.bytes()) + staging + (std::size_t{1} << 20));
-  }
+  const testing::PeakAndOutput forward =
+      testing::peak_and_output_of(Device::Meta, [&] { return conv_forward(*meta, mx, mw, Tensor(), g); });
+  EXPECT_EQ(forward.peak, forward.output + staging + (std::size_t{1} << 20));
   meta->set_conv_element_limit(2 * 8 * 8 * 4);
   EXPECT_ERROR_MENTIONS(conv_forward(*meta, mx, mw, Tensor(), g), "cannot be split");
   // The default limit (INT_MAX) leaves this convolution whole: no staging.

@@ -38,6 +38,25 @@ void poison_next_allocation(std::size_t bytes) {
 // The host f32 value a device tensor of `dtype` holds for the host tensor `host`.
 Tensor as_stored(const Tensor& host, DType dtype) { return dtype == DType::bf16 ? testing::round_to_bf16(host) : host; }
 
+// The operands of the passes: input, weight, bias and output gradient.
+struct Operands {
+  Tensor x, w, bias, dy;
+};
+// Random f32 operands on the host.
+Operands random_operands(const Shape& x_shape, const Shape& w_shape, std::int64_t co, const Shape& y_shape) {
+  return {testing::random_uniform(x_shape, DType::f32), testing::random_uniform(w_shape, DType::f32),
+          testing::random_uniform(Shape{co}, DType::f32), testing::random_uniform(y_shape, DType::f32)};
+}
+// The host values that device tensors of `dtype` hold (the CPU reference's inputs; the bias stays f32).
+Operands as_stored(const Operands& host, DType dtype) {
+  return {as_stored(host.x, dtype), as_stored(host.w, dtype), host.bias, as_stored(host.dy, dtype)};
+}
+// The operands on the device in `dtype` (the bias in f32).
+Operands on_device(const Operands& host, DType dtype) {
+  return {testing::to_device(host.x, dtype), testing::to_device(host.w, dtype),
+          testing::to_device(host.bias, DType::f32), testing::to_device(host.dy, dtype)};
+}
+
 ::testing::AssertionResult within_tolerance(const Tensor& device_result, const Tensor& cpu_reference, DType dtype) {
   const Tolerance tolerance = dtype == DType::bf16 ? kConvToleranceBF16 : kConvToleranceF32;
   double scale = 0;
@@ -84,38 +103,33 @@ TEST_P(ConvGpuCase, MatchesCpu) {
   const Context& gpu = *testing::gpu();
   const Shape w_shape = weight_shape(c);
   const Shape y_shape = conv_output_shape(c.x, w_shape, c.geometry);
-  const Tensor x = testing::random_uniform(c.x, DType::f32);
-  const Tensor w = testing::random_uniform(w_shape, DType::f32);
-  const Tensor bias = testing::random_uniform(Shape{c.co}, DType::f32);
-  const Tensor dy = testing::random_uniform(y_shape, DType::f32);
+  const Operands host = random_operands(c.x, w_shape, c.co, y_shape);
   for (DType dtype : {DType::f32, DType::bf16}) {
     SCOPED_TRACE(dtype_name(dtype));
-    const Tensor xs = as_stored(x, dtype), ws = as_stored(w, dtype), dys = as_stored(dy, dtype);
-    const Tensor xd = testing::to_device(x, dtype), wd = testing::to_device(w, dtype);
-    const Tensor dyd = testing::to_device(dy, dtype), bias_d = testing::to_device(bias, DType::f32);
+    const Operands s = as_stored(host, dtype), d = on_device(host, dtype);
     const std::size_t y_bytes = static_cast<std::size_t>(y_shape.numel()) * dtype_size(dtype);
 
     poison_next_allocation(y_bytes);
-    const Tensor y = conv_forward(gpu, xd, wd, bias_d, c.geometry);
+    const Tensor y = conv_forward(gpu, d.x, d.w, d.bias, c.geometry);
     EXPECT_EQ(y.dtype(), dtype);
-    EXPECT_TRUE(within_tolerance(y, conv_forward(Context::cpu(), xs, ws, bias, c.geometry), dtype));
+    EXPECT_TRUE(within_tolerance(y, conv_forward(Context::cpu(), s.x, s.w, s.bias, c.geometry), dtype));
 
     poison_next_allocation(y_bytes);
-    const Tensor y_plain = conv_forward(gpu, xd, wd, Tensor(), c.geometry);
-    EXPECT_TRUE(within_tolerance(y_plain, conv_forward(Context::cpu(), xs, ws, Tensor(), c.geometry), dtype));
+    const Tensor y_plain = conv_forward(gpu, d.x, d.w, Tensor(), c.geometry);
+    EXPECT_TRUE(within_tolerance(y_plain, conv_forward(Context::cpu(), s.x, s.w, Tensor(), c.geometry), dtype));
 
     poison_next_allocation(static_cast<std::size_t>(c.x.numel()) * dtype_size(dtype));
-    const Tensor dx = conv_backward_data(gpu, dyd, wd, c.geometry, c.x);
-    EXPECT_TRUE(within_tolerance(dx, conv_backward_data(Context::cpu(), dys, ws, c.geometry, c.x), dtype));
+    const Tensor dx = conv_backward_data(gpu, d.dy, d.w, c.geometry, c.x);
+    EXPECT_TRUE(within_tolerance(dx, conv_backward_data(Context::cpu(), s.dy, s.w, c.geometry, c.x), dtype));
 
     poison_next_allocation(static_cast<std::size_t>(w_shape.numel()) * dtype_size(dtype));
-    const Tensor dw = conv_backward_weight(gpu, xd, dyd, c.geometry, w_shape);
-    EXPECT_TRUE(within_tolerance(dw, conv_backward_weight(Context::cpu(), xs, dys, c.geometry, w_shape), dtype));
+    const Tensor dw = conv_backward_weight(gpu, d.x, d.dy, c.geometry, w_shape);
+    EXPECT_TRUE(within_tolerance(dw, conv_backward_weight(Context::cpu(), s.x, s.dy, c.geometry, w_shape), dtype));
 
     poison_next_allocation(static_cast<std::size_t>(c.co) * sizeof(float));
-    const Tensor db = conv_backward_bias(gpu, dyd);
+    const Tensor db = conv_backward_bias(gpu, d.dy);
     EXPECT_EQ(db.dtype(), DType::f32);
-    EXPECT_TRUE(within_tolerance(db, conv_backward_bias(Context::cpu(), dys), dtype));
+    EXPECT_TRUE(within_tolerance(db, conv_backward_bias(Context::cpu(), s.dy), dtype));
   }
 }
 
@@ -156,18 +170,12 @@ TEST_P(ConvGpuCase, CudaAccountsAsMetaWithImportedPlans) {
     op.run(gpu, xd, wd, dyd);  // chooses and caches the plan (cudnnFind may borrow up to the cap)
     gpu.synchronize();
     meta->conv_plans().import_from(gpu.conv_plans());
-    std::size_t peaks[2] = {0, 0}, output = 0;
-    for (int run = 0; run < 2; ++run) {
-      const Context& ctx = run == 0 ? gpu : *meta;
-      Allocator& allocator = allocator_for(ctx.device());
-      const std::size_t base = allocator.stats().current_bytes;
-      allocator.reset_peak();
-      const Tensor out = run == 0 ? op.run(ctx, xd, wd, dyd) : op.run(ctx, mx, mw, mdy);
-      peaks[run] = allocator.stats().peak_bytes - base;
-      output = rounded_allocation_bytes(out.bytes());
-    }
-    EXPECT_EQ(peaks[0], peaks[1]);
-    EXPECT_EQ(peaks[0], output + conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu));
+    const testing::PeakAndOutput on_gpu =
+        testing::peak_and_output_of(gpu.device(), [&] { return op.run(gpu, xd, wd, dyd); });
+    const testing::PeakAndOutput on_meta =
+        testing::peak_and_output_of(meta->device(), [&] { return op.run(*meta, mx, mw, mdy); });
+    EXPECT_EQ(on_gpu.peak, on_meta.peak);
+    EXPECT_EQ(on_gpu.peak, on_meta.output + conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu));
     EXPECT_LE(
         conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, gpu),
         op.pass == ConvPass::backward_bias ? std::size_t{1} << 30 : rounded_allocation_bytes(gpu.workspace_cap()));
@@ -221,38 +229,28 @@ TEST_P(ConvTransposeGpuCase, MatchesCpu) {
   const Context& gpu = *testing::gpu();
   const Shape w_shape{c.x[4], c.stride[0], c.stride[1], c.stride[2], c.co};
   const Shape y_shape = conv_transpose_output_shape(c.x, w_shape, c.stride);
-  const Tensor x = testing::random_uniform(c.x, DType::f32);
-  const Tensor w = testing::random_uniform(w_shape, DType::f32);
-  const Tensor bias = testing::random_uniform(Shape{c.co}, DType::f32);
-  const Tensor dy = testing::random_uniform(y_shape, DType::f32);
+  const Operands host = random_operands(c.x, w_shape, c.co, y_shape);
   for (DType dtype : {DType::f32, DType::bf16}) {
     SCOPED_TRACE(dtype_name(dtype));
-    const Tensor xs = as_stored(x, dtype), ws = as_stored(w, dtype), dys = as_stored(dy, dtype);
-    const Tensor xd = testing::to_device(x, dtype), wd = testing::to_device(w, dtype);
-    const Tensor dyd = testing::to_device(dy, dtype), bias_d = testing::to_device(bias, DType::f32);
+    const Operands s = as_stored(host, dtype), d = on_device(host, dtype);
 
     poison_next_allocation(static_cast<std::size_t>(y_shape.numel()) * dtype_size(dtype));
-    const Tensor y = conv_transpose_forward(gpu, xd, wd, bias_d, c.stride);
-    EXPECT_TRUE(within_tolerance(y, conv_transpose_forward(Context::cpu(), xs, ws, bias, c.stride), dtype));
+    const Tensor y = conv_transpose_forward(gpu, d.x, d.w, d.bias, c.stride);
+    EXPECT_TRUE(within_tolerance(y, conv_transpose_forward(Context::cpu(), s.x, s.w, s.bias, c.stride), dtype));
 
     poison_next_allocation(static_cast<std::size_t>(c.x.numel()) * dtype_size(dtype));
-    const Tensor dx = conv_transpose_backward_data(gpu, dyd, wd, c.stride);
-    EXPECT_TRUE(within_tolerance(dx, conv_transpose_backward_data(Context::cpu(), dys, ws, c.stride), dtype));
+    const Tensor dx = conv_transpose_backward_data(gpu, d.dy, d.w, c.stride);
+    EXPECT_TRUE(within_tolerance(dx, conv_transpose_backward_data(Context::cpu(), s.dy, s.w, c.stride), dtype));
 
     poison_next_allocation(static_cast<std::size_t>(w_shape.numel()) * dtype_size(dtype));
-    const Tensor dw = conv_transpose_backward_weight(gpu, xd, dyd, c.stride);
-    EXPECT_TRUE(within_tolerance(dw, conv_transpose_backward_weight(Context::cpu(), xs, dys, c.stride), dtype));
+    const Tensor dw = conv_transpose_backward_weight(gpu, d.x, d.dy, c.stride);
+    EXPECT_TRUE(within_tolerance(dw, conv_transpose_backward_weight(Context::cpu(), s.x, s.dy, c.stride), dtype));
 
     // Allocator: output + conv_transpose_workspace_bytes, now that the plans are cached.
-    Allocator& allocator = allocator_for(Device::CUDA);
-    const std::size_t base = allocator.stats().current_bytes;
-    allocator.reset_peak();
-    {
-      const Tensor again = conv_transpose_forward(gpu, xd, wd, bias_d, c.stride);
-      EXPECT_EQ(allocator.stats().peak_bytes - base,
-                rounded_allocation_bytes(again.bytes()) +
-                    conv_transpose_workspace_bytes(ConvPass::forward, c.x, w_shape, c.stride, dtype, gpu));
-    }
+    const testing::PeakAndOutput again = testing::peak_and_output_of(
+        Device::CUDA, [&] { return conv_transpose_forward(gpu, d.x, d.w, d.bias, c.stride); });
+    EXPECT_EQ(again.peak,
+              again.output + conv_transpose_workspace_bytes(ConvPass::forward, c.x, w_shape, c.stride, dtype, gpu));
   }
 }
 

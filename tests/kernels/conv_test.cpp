@@ -10,10 +10,16 @@
 #include <vector>
 
 #include "kernels/core/allocator.h"
+#include "tests/kernels/conv_test_util.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc {
 namespace {
+
+using conv_test::dot;
+using conv_test::matches;
+using conv_test::zeros_f64;
+using testing::expect_invalid;
 
 // ---- Direct-loop references (f64 host tensors) ------------------------------------------------
 
@@ -44,10 +50,6 @@ void for_each_tap(
                 }
                 if (inside) visit(n, o, k, i);
               }
-}
-
-Tensor zeros_f64(const Shape& shape) {
-  return Tensor::from_vector(shape, std::vector<double>(static_cast<std::size_t>(shape.numel()), 0.0));
 }
 
 Tensor reference_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
@@ -117,26 +119,6 @@ Tensor reference_backward_bias(const Tensor& dy) {
   std::vector<double> db(static_cast<std::size_t>(co), 0.0);
   for (std::size_t e = 0; e < dyv.size(); ++e) db[e % static_cast<std::size_t>(co)] += dyv[e];
   return Tensor::from_vector(Shape{co}, db);
-}
-
-double dot(const Tensor& a, const Tensor& b) {
-  const std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
-  double sum = 0;
-  for (std::size_t e = 0; e < av.size(); ++e) sum += av[e] * bv[e];
-  return sum;
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (double v : t.to_vector<double>()) m = std::max(m, std::fabs(v));
-  return m;
-}
-
-// f64 results match the reference to rounding; f32 within a few ulp of a k^3 C-term reduction.
-::testing::AssertionResult matches(const Tensor& actual, const Tensor& expected) {
-  const double scale = std::max(1.0, max_abs(expected));
-  if (actual.dtype() == DType::f64) return testing::all_close(actual, expected, 1e-12 * scale, 1e-12);
-  return testing::all_close(actual, expected, 2e-5 * scale, 1e-5);
 }
 
 // ---- Cases ----------------------------------------------------------------------------------
@@ -259,16 +241,8 @@ TEST_P(ConvCase, MetaAccountsExactlyAsCpu) {
   const Shape y_shape = conv_output_shape(c.x, w_shape, c.geometry);
   for (DType dtype : {DType::f32, DType::f64}) {
     SCOPED_TRACE(dtype_name(dtype));
-    const Tensor x = testing::random_uniform(c.x, dtype), w = testing::random_uniform(w_shape, dtype);
-    const Tensor bias = testing::random_uniform(Shape{c.co}, dtype), dy = testing::random_uniform(y_shape, dtype);
-    const Tensor mx = Tensor::empty(c.x, dtype, *meta), mw = Tensor::empty(w_shape, dtype, *meta);
-    const Tensor mbias = Tensor::empty(Shape{c.co}, dtype, *meta), mdy = Tensor::empty(y_shape, dtype, *meta);
-
-    struct Op {
-      ConvPass pass;
-      std::function<Tensor(const Context&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)> run;
-    };
-    const std::vector<Op> ops = {
+    const conv_test::CpuAndMetaOperands operands(*meta, c.x, w_shape, c.co, y_shape, dtype);
+    const std::vector<conv_test::PassRun> ops = {
         {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
                                 const Tensor&) { return conv_forward(ctx, xx, ww, bb, c.geometry); }},
         {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&,
@@ -280,20 +254,12 @@ TEST_P(ConvCase, MetaAccountsExactlyAsCpu) {
         {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&,
                                       const Tensor& gg) { return conv_backward_bias(ctx, gg); }},
     };
-    for (const Op& op : ops) {
+    for (const conv_test::PassRun& op : ops) {
       SCOPED_TRACE(conv_pass_name(op.pass));
-      std::size_t peaks[2] = {0, 0}, outputs[2] = {0, 0};
-      for (int run = 0; run < 2; ++run) {
-        const Context& ctx = run == 0 ? Context::cpu() : *meta;
-        Allocator& allocator = allocator_for(ctx.device());
-        const std::size_t base = allocator.stats().current_bytes;
-        allocator.reset_peak();
-        const Tensor out = run == 0 ? op.run(ctx, x, w, bias, dy) : op.run(ctx, mx, mw, mbias, mdy);
-        peaks[run] = allocator.stats().peak_bytes - base;
-        outputs[run] = rounded_allocation_bytes(out.bytes());
-      }
-      EXPECT_EQ(peaks[0], peaks[1]);
-      EXPECT_EQ(peaks[0], outputs[0] + conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, Context::cpu()));
+      const conv_test::CpuAndMetaPeaks peaks = conv_test::cpu_and_meta_peaks(op, *meta, operands);
+      EXPECT_EQ(peaks.cpu.peak, peaks.meta.peak);
+      EXPECT_EQ(peaks.cpu.peak,
+                peaks.cpu.output + conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, Context::cpu()));
       EXPECT_EQ(conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, Context::cpu()),
                 conv_workspace_bytes(op.pass, c.x, w_shape, c.geometry, dtype, *meta));
     }
@@ -318,15 +284,6 @@ TEST(Conv, OutputShapeRule) {
             (Shape{1, 3, 2, 3, 3}));
   const ConvGeometry same = same_padding_geometry({1, 3, 3}, {1, 1, 1});
   EXPECT_EQ(same.padding, (std::array<int, 3>{0, 1, 1}));
-}
-
-void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidInput mentioning '" << fragment << "'";
-  } catch (const InvalidInput& error) {
-    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
 }
 
 TEST(Conv, RejectsBadArguments) {
@@ -399,14 +356,10 @@ TEST(Conv, MetaCudaWorkspaceFollowsPlanCache) {
   const Shape x{2, 8, 8, 8, 16}, w{32, 3, 3, 3, 16};
   const ConvGeometry g = same_padding_geometry({3, 3, 3}, {1, 1, 1});
   EXPECT_EQ(conv_workspace_bytes(ConvPass::forward, x, w, g, DType::bf16, *meta), std::size_t{3} << 20);
-  Allocator& allocator = allocator_for(Device::Meta);
   const Tensor mx = Tensor::empty(x, DType::bf16, *meta), mw = Tensor::empty(w, DType::bf16, *meta);
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  {
-    const Tensor y = conv_forward(*meta, mx, mw, Tensor(), g);
-    EXPECT_EQ(allocator.stats().peak_bytes - base, rounded_allocation_bytes(y.bytes()) + (std::size_t{3} << 20));
-  }
+  const testing::PeakAndOutput forward =
+      testing::peak_and_output_of(Device::Meta, [&] { return conv_forward(*meta, mx, mw, Tensor(), g); });
+  EXPECT_EQ(forward.peak, forward.output + (std::size_t{3} << 20));
   EXPECT_EQ(conv_workspace_bytes(ConvPass::backward_bias, x, w, g, DType::bf16, *meta),
             rounded_allocation_bytes(4 * 32 * static_cast<std::size_t>((2 * 512 + 255) / 256)));
 }

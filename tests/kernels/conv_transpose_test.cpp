@@ -8,11 +8,16 @@
 #include <vector>
 
 #include "kernels/conv/conv.h"
-#include "kernels/core/allocator.h"
+#include "tests/kernels/conv_test_util.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc {
 namespace {
+
+using conv_test::dot;
+using conv_test::matches;
+using conv_test::zeros_f64;
+using testing::expect_invalid;
 
 // Calls visit(x_index, w_index, y_index) for every product x[n, i, ci] * w[ci, a, co] that
 // contributes to y[n, i * s + a, co].
@@ -35,10 +40,6 @@ void for_each_product(const Shape& x, const Shape& w, const std::array<int, 3>& 
                         (((n * Y1 + i0 * s[0] + a0) * Y2 + i1 * s[1] + a1) * Y3 + i2 * s[2] + a2) * co_count + co;
                     visit(xi, wi, yi);
                   }
-}
-
-Tensor zeros_f64(const Shape& shape) {
-  return Tensor::from_vector(shape, std::vector<double>(static_cast<std::size_t>(shape.numel()), 0.0));
 }
 
 Tensor reference_forward(const Tensor& x, const Tensor& w, const Tensor& bias, std::array<int, 3> s) {
@@ -76,20 +77,6 @@ Tensor reference_backward_weight(const Tensor& x, const Tensor& dy, std::array<i
     dwv[wi] += xv[static_cast<std::size_t>(xi)] * dyv[static_cast<std::size_t>(yi)];
   });
   return dw;
-}
-
-double dot(const Tensor& a, const Tensor& b) {
-  const std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
-  double sum = 0;
-  for (std::size_t e = 0; e < av.size(); ++e) sum += av[e] * bv[e];
-  return sum;
-}
-
-::testing::AssertionResult matches(const Tensor& actual, const Tensor& expected) {
-  double scale = 1;
-  for (double v : expected.to_vector<double>()) scale = std::max(scale, std::fabs(v));
-  if (actual.dtype() == DType::f64) return testing::all_close(actual, expected, 1e-12 * scale, 1e-12);
-  return testing::all_close(actual, expected, 2e-5 * scale, 1e-5);
 }
 
 struct Case {
@@ -174,15 +161,8 @@ TEST_P(ConvTransposeCase, MetaAccountsExactlyAsCpu) {
   const Shape w_shape = weight_shape(c);
   const Shape y_shape = conv_transpose_output_shape(c.x, w_shape, c.stride);
   const DType dtype = DType::f32;
-  const Tensor x = testing::random_uniform(c.x, dtype), w = testing::random_uniform(w_shape, dtype);
-  const Tensor bias = testing::random_uniform(Shape{c.co}, dtype), dy = testing::random_uniform(y_shape, dtype);
-  const Tensor mx = Tensor::empty(c.x, dtype, *meta), mw = Tensor::empty(w_shape, dtype, *meta);
-  const Tensor mbias = Tensor::empty(Shape{c.co}, dtype, *meta), mdy = Tensor::empty(y_shape, dtype, *meta);
-  struct Op {
-    ConvPass pass;
-    std::function<Tensor(const Context&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)> run;
-  };
-  const std::vector<Op> ops = {
+  const conv_test::CpuAndMetaOperands operands(*meta, c.x, w_shape, c.co, y_shape, dtype);
+  const std::vector<conv_test::PassRun> ops = {
       {ConvPass::forward, [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
                               const Tensor&) { return conv_transpose_forward(ctx, xx, ww, bb, c.stride); }},
       {ConvPass::backward_data, [&](const Context& ctx, const Tensor&, const Tensor& ww, const Tensor&,
@@ -194,20 +174,12 @@ TEST_P(ConvTransposeCase, MetaAccountsExactlyAsCpu) {
       {ConvPass::backward_bias, [&](const Context& ctx, const Tensor&, const Tensor&, const Tensor&,
                                     const Tensor& gg) { return conv_backward_bias(ctx, gg); }},
   };
-  for (const Op& op : ops) {
+  for (const conv_test::PassRun& op : ops) {
     SCOPED_TRACE(conv_pass_name(op.pass));
-    std::size_t peaks[2] = {0, 0}, output = 0;
-    for (int run = 0; run < 2; ++run) {
-      const Context& ctx = run == 0 ? Context::cpu() : *meta;
-      Allocator& allocator = allocator_for(ctx.device());
-      const std::size_t base = allocator.stats().current_bytes;
-      allocator.reset_peak();
-      const Tensor out = run == 0 ? op.run(ctx, x, w, bias, dy) : op.run(ctx, mx, mw, mbias, mdy);
-      peaks[run] = allocator.stats().peak_bytes - base;
-      output = rounded_allocation_bytes(out.bytes());
-    }
-    EXPECT_EQ(peaks[0], peaks[1]);
-    EXPECT_EQ(peaks[0], output + conv_transpose_workspace_bytes(op.pass, c.x, w_shape, c.stride, dtype, *meta));
+    const conv_test::CpuAndMetaPeaks peaks = conv_test::cpu_and_meta_peaks(op, *meta, operands);
+    EXPECT_EQ(peaks.cpu.peak, peaks.meta.peak);
+    EXPECT_EQ(peaks.cpu.peak,
+              peaks.meta.output + conv_transpose_workspace_bytes(op.pass, c.x, w_shape, c.stride, dtype, *meta));
   }
 }
 
@@ -215,15 +187,6 @@ INSTANTIATE_TEST_SUITE_P(ConvTranspose, ConvTransposeCase, ::testing::ValuesIn(c
                          [](const ::testing::TestParamInfo<Case>& param_info) {
                            return std::string(param_info.param.name);
                          });
-
-void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidInput mentioning '" << fragment << "'";
-  } catch (const InvalidInput& error) {
-    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
-}
 
 TEST(ConvTranspose, RejectsBadArguments) {
   const Context& cpu = Context::cpu();

@@ -72,30 +72,15 @@ TEST(LeakyReluCpu, MetaPeakEqualsCpuPeak) {
   const Shape shape{2, 3, 17, 19, 8};
   const Tensor x = testing::random_uniform(shape, DType::f32), dy = testing::random_uniform(shape, DType::f32);
   const Tensor meta_x = Tensor::empty(shape, DType::f32, *meta), meta_dy = Tensor::empty(shape, DType::f32, *meta);
-  auto peak = [](Device device, auto&& run) {
-    Allocator& allocator = allocator_for(device);
-    const std::size_t base = allocator.stats().current_bytes;
-    allocator.reset_peak();
-    run();
-    return allocator.stats().peak_bytes - base;
-  };
   const std::size_t expected = rounded_allocation_bytes(static_cast<std::size_t>(shape.numel()) * 4);
-  EXPECT_EQ(peak(Device::CPU, [&] { leaky_relu_forward(Context::cpu(), x, 0.01); }), expected);
-  EXPECT_EQ(peak(Device::Meta, [&] { leaky_relu_forward(*meta, meta_x, 0.01); }), expected);
-  EXPECT_EQ(peak(Device::CPU, [&] { leaky_relu_backward(Context::cpu(), dy, x, 0.01); }), expected);
-  EXPECT_EQ(peak(Device::Meta, [&] { leaky_relu_backward(*meta, meta_dy, meta_x, 0.01); }), expected);
+  EXPECT_EQ(testing::peak_bytes_of(Device::CPU, [&] { leaky_relu_forward(Context::cpu(), x, 0.01); }), expected);
+  EXPECT_EQ(testing::peak_bytes_of(Device::Meta, [&] { leaky_relu_forward(*meta, meta_x, 0.01); }), expected);
+  EXPECT_EQ(testing::peak_bytes_of(Device::CPU, [&] { leaky_relu_backward(Context::cpu(), dy, x, 0.01); }), expected);
+  EXPECT_EQ(testing::peak_bytes_of(Device::Meta, [&] { leaky_relu_backward(*meta, meta_dy, meta_x, 0.01); }), expected);
   EXPECT_EQ(leaky_relu_forward(*meta, meta_x, 0.01).device(), Device::Meta);
 }
 
-template <typename Call>
-void expect_invalid(Call&& call, const std::string& mentions) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected one mentioning \"" << mentions << "\"";
-  } catch (const InvalidInput& error) {
-    EXPECT_NE(std::string(error.what()).find(mentions), std::string::npos) << error.what();
-  }
-}
+using testing::expect_invalid;
 
 TEST(LeakyReluCpu, RejectsBadArguments) {
   const Context& cpu = Context::cpu();

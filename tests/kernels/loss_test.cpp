@@ -343,15 +343,6 @@ TEST(LossDiceCe, AllIgnoredCountsZero) {
 
 // ---- memory: Meta allocates what the device would -------------------------------------------------------
 
-// Peak bytes above the baseline that `run` allocates on ctx's device.
-std::size_t peak_of(const Context& ctx, const std::function<void()>& run) {
-  Allocator& allocator = allocator_for(ctx.device());
-  const std::size_t base = allocator.stats().current_bytes;
-  allocator.reset_peak();
-  run();
-  return allocator.stats().peak_bytes - base;
-}
-
 TEST(LossMemory, MetaPeakEqualsCpuPeakAndModelsCuda) {
   const Shape shape{2, 3, 9, 7, 4};
   const Sizes s(shape);
@@ -397,10 +388,11 @@ TEST(LossMemory, MetaPeakEqualsCpuPeakAndModelsCuda) {
   EXPECT_EQ(loss_workspace_bytes(shape, Device::CPU), 0u);
   for (const auto& [name, op] : ops) {
     SCOPED_TRACE(name);
-    const std::size_t cpu_peak = peak_of(Context::cpu(), [&] { op(Context::cpu(), cpu_inputs); });
+    const std::size_t cpu_peak = testing::peak_bytes_of(Device::CPU, [&] { op(Context::cpu(), cpu_inputs); });
     EXPECT_GT(cpu_peak, 0u);
-    EXPECT_EQ(peak_of(*meta_cpu, [&] { op(*meta_cpu, meta_cpu_inputs); }), cpu_peak);
-    const std::size_t cuda_peak = peak_of(*meta_cuda, [&] { op(*meta_cuda, meta_cuda_inputs); });
+    EXPECT_EQ(testing::peak_bytes_of(meta_cpu->device(), [&] { op(*meta_cpu, meta_cpu_inputs); }), cpu_peak);
+    const std::size_t cuda_peak =
+        testing::peak_bytes_of(meta_cuda->device(), [&] { op(*meta_cuda, meta_cuda_inputs); });
     const bool is_forward_sums = name.find("_forward") != std::string::npos;
     if (is_forward_sums) {  // outputs + the partials workspace
       const std::size_t outputs = name.find("dice_ce") != std::string::npos || name.find("region") != std::string::npos

@@ -7,28 +7,17 @@
 #include <random>
 
 #include "kernels/core/allocator.h"
+#include "tests/kernels/window_test_util.h"
 #include "tests/support/test_support.h"
 
 namespace nnuc {
 namespace {
 
+using window_test::random_origins;
+
 const Context& cpu_ctx = Context::cpu();
 
 std::int64_t mirrored(std::int64_t x, std::int64_t t, bool flipped) { return flipped ? t - 1 - x : x; }
-
-// Random origins for tiles over a case of `spatial`, some reaching before the start or past the end.
-std::vector<TileOrigin> random_origins(int count, const Shape& spatial, const TileSize& tile) {
-  std::vector<TileOrigin> origins;
-  for (int n = 0; n < count; ++n) {
-    TileOrigin o{};
-    for (int a = 0; a < 3; ++a) {
-      std::uniform_int_distribution<std::int64_t> draw(-tile[a] / 2, spatial[a] - tile[a] / 2);
-      o[a] = draw(testing::rng());
-    }
-    origins.push_back(o);
-  }
-  return origins;
-}
 
 TEST(Window, ExtractTilesReadsZerosOutsideAndMirrors) {
   const Shape image_shape{3, 7, 9, 5};  // (C, b0, b1, b2)

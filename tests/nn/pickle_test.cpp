@@ -17,12 +17,7 @@ Pickle parse(const std::string& bytes, const ParseLimits& limits = {}) {
 }
 
 std::string error_of(const std::string& bytes, const ParseLimits& limits = {}) {
-  try {
-    parse(bytes, limits);
-  } catch (const IoError& error) {
-    return error.what();
-  }
-  return "(no IoError thrown)";
+  return testing::io_error_of([&] { parse(bytes, limits); });
 }
 #define EXPECT_PICKLE_ERROR(bytes, text)                                          \
   do {                                                                            \

@@ -21,23 +21,6 @@ fs::path fixtures() { return testing::nnunet_pth_fixtures(); }
 const nlohmann::json& manifest() { return testing::nnunet_pth_manifest(); }
 const nlohmann::json& network_entry(const std::string& name) { return testing::nnunet_pth_network(name); }
 
-// The message of the IoError that `run` throws, or a note that none was thrown.
-std::string io_error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const IoError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    return std::string("(another error: ") + error.what() + ")";
-  }
-  return "(no IoError thrown)";
-}
-#define EXPECT_IO_ERROR_MENTIONS(statement, text)                                 \
-  do {                                                                            \
-    const std::string message_ = io_error_of([&] { statement; });                 \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
-
 UNetConfig config_of(const nlohmann::json& entry) {
   const fs::path folder = fixtures() / entry["model_folder"].get<std::string>();
   const planner::PlansFile plans = planner::read_plans_file(folder / "plans.json");

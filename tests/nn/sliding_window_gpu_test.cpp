@@ -10,6 +10,7 @@
 #include "kernels/core/allocator.h"
 #include "kernels/window/window.h"
 #include "nn/predict/sliding_window.h"
+#include "tests/kernels/window_test_util.h"
 #include "tests/support/coverage.h"
 #include "tests/support/test_support.h"
 
@@ -21,24 +22,13 @@ NNUC_COVER_CUDA("normalize_by_weights");
 namespace nnuc::nn {
 namespace {
 
+using window_test::random_origins;
+
 const Context& cpu_ctx = Context::cpu();
 const Context& gpu() { return *testing::gpu(); }
 
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector<float>() == b.to_vector<float>();
-}
-
-std::vector<TileOrigin> random_origins(int count, const Shape& spatial, const TileSize& tile) {
-  std::vector<TileOrigin> origins;
-  for (int n = 0; n < count; ++n) {
-    TileOrigin o{};
-    for (int a = 0; a < 3; ++a) {
-      std::uniform_int_distribution<std::int64_t> draw(-tile[a] / 2, spatial[a] - tile[a] / 2);
-      o[a] = draw(testing::rng());
-    }
-    origins.push_back(o);
-  }
-  return origins;
 }
 
 TEST(WindowGpu, OpsGiveTheCpuBits) {

@@ -16,11 +16,7 @@ trap 'rm -rf "$work"' EXIT
 # A fixed thread count makes the run reproducible (the CPU kernels are deterministic for a given
 # count); passive waiting keeps OpenMP threads from spinning on a machine shared with other work.
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 
 "$nnuc" synth --preset tiny -o "$work/raw/Dataset900_Tiny" >/dev/null || { echo "FAIL: synth"; exit 1; }
 "$nnuc" plan -i "$work/raw/Dataset900_Tiny" -o "$work/pp" -c 2d -q >/dev/null || { echo "FAIL: plan"; exit 1; }
@@ -28,10 +24,8 @@ fail() {
 expect_usage_error() {  # expect_usage_error TEXT ARGS...: exit code 2 and TEXT in the message
   local text="$1"
   shift
-  "$nnuc" train "$@" >"$work/usage.log" 2>&1
-  local code=$?
-  [ "$code" -eq 2 ] || fail "nnuc train $*: exit code $code, expected 2"
-  grep -q -- "$text" "$work/usage.log" || fail "nnuc train $*: the message lacks '$text': $(cat "$work/usage.log")"
+  expect 2 "nnuc train $*" -- "$nnuc" train "$@"
+  contains "$text" "nnuc train $*: the message"
 }
 expect_usage_error "expected -i PREPROCESSED_DIR"
 expect_usage_error "no configuration \"3d\"" -i "$work/pp/Dataset900_Tiny" -c 3d -f 0 -o "$work/results"
@@ -126,5 +120,4 @@ code=$?
 { [ "$code" -ne 0 ] && grep -q "no_such_model" "$work/nomodel.log"; } ||
   fail "a missing model folder: exit $code, $(cat "$work/nomodel.log")"
 
-[ "$failures" -eq 0 ] && echo "train end to end: all checks passed" || echo "train end to end: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "train end to end"

@@ -23,11 +23,7 @@ export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # Debian's python3 has nibabel (as in tests/data/nifti_conformance_test.cpp); a python3 on PATH may not.
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 start=$SECONDS
 stamp() { echo "[$((SECONDS - start)) s] $*"; }
 
@@ -179,5 +175,4 @@ print("predictions: the inputs' geometry; the previous stage feeds the cascade")
 EOF
 
 stamp "done"
-[ "$failures" -eq 0 ] && echo "cascade end to end: all checks passed" || echo "cascade end to end: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "cascade end to end"

@@ -14,11 +14,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export nnUNet_raw="$work/raw" nnUNet_preprocessed="$work/pp" nnUNet_results="$work/results"
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+source "$(dirname "$0")/../support/cli_expect.sh"
 run() {  # run LOG COMMAND...: the command's output goes to LOG, shown when it fails
   local log="$1"
   shift
@@ -109,10 +105,7 @@ grep -q "$test_case" "$work/out/final_pp/summary.json" || fail "summary.json doe
 
 # An ensemble of a folder without probabilities is a usage error naming the folder.
 mkdir -p "$work/empty"
-"$nnuc" ensemble -i "$work/out/final" "$work/empty" -o "$work/out/bad" >"$work/bad.log" 2>&1
-code=$?
-[ "$code" -eq 2 ] || fail "nnuc ensemble without probabilities: exit code $code, expected 2"
-grep -q "no .npz probabilities in $work/out/final" "$work/bad.log" || fail "ensemble message: $(cat "$work/bad.log")"
+expect 2 "nnuc ensemble without probabilities" -- "$nnuc" ensemble -i "$work/out/final" "$work/empty" -o "$work/out/bad"
+contains "no .npz probabilities in $work/out/final" "nnuc ensemble without probabilities: the message"
 
-[ "$failures" -eq 0 ] && echo "find-best end to end: all checks passed" || echo "find-best end to end: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "find-best end to end"

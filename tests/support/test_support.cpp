@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
 
 #include "kernels/core/allocator.h"
@@ -56,6 +57,13 @@ Tensor random_labels(const Shape& shape, DType dtype, int classes) {
     }
   }
   return out;
+}
+
+std::vector<std::uint8_t> random_mask(const std::array<std::int64_t, 3>& shape, double density) {
+  std::bernoulli_distribution bit(density);
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(shape[0] * shape[1] * shape[2]));
+  for (auto& m : mask) m = bit(rng()) ? 1 : 0;
+  return mask;
 }
 
 Difference compare(const Tensor& actual, const Tensor& expected, double relative_floor) {
@@ -153,6 +161,12 @@ std::size_t peak_bytes_of(Device device, const std::function<void()>& run) {
   return allocator.stats().peak_bytes - base;
 }
 
+PeakAndOutput peak_and_output_of(Device device, const std::function<Tensor()>& run) {
+  PeakAndOutput result;
+  result.peak = peak_bytes_of(device, [&] { result.output = rounded_allocation_bytes(run().bytes()); });
+  return result;
+}
+
 std::size_t peak_bytes_of(const Context& ctx, const std::function<void()>& run) {
   ctx.synchronize();
   return peak_bytes_of(ctx.device(), [&] {
@@ -168,6 +182,31 @@ std::string error_of(const std::function<void()>& run) {
     return error.what();
   }
   return "(no InvalidInput thrown)";
+}
+
+std::string io_error_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const IoError& error) {
+    return error.what();
+  } catch (const std::exception& error) {
+    return std::string("(other exception: ") + error.what() + ")";
+  }
+  return "(no IoError thrown)";
+}
+
+void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected InvalidInput mentioning \"" << fragment << "\"";
+  } catch (const InvalidInput& error) {
+    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
+  }
+}
+
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
 }
 
 }  // namespace nnuc::testing

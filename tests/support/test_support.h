@@ -1,9 +1,10 @@
 // Helpers shared by nnuc's tests: fresh random inputs, comparisons with stated tolerances, GPU
-// guards (poisoned outputs, canaries around bounds).
+// guards (poisoned outputs, canaries around bounds), allocator peaks, the messages of thrown errors.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,6 +27,8 @@ std::uint64_t test_seed();
 Tensor random_uniform(const Shape& shape, DType dtype, double low = -1.0, double high = 1.0);
 // Integer labels uniform in [0, classes).
 Tensor random_labels(const Shape& shape, DType dtype, int classes);
+// A 0/1 mask of shape[0] * shape[1] * shape[2] voxels, each 1 with probability `density`.
+std::vector<std::uint8_t> random_mask(const std::array<std::int64_t, 3>& shape, double density);
 
 // Largest |a - b| and largest |a - b| / max(|b|, floor) over all elements (both host or device).
 struct Difference {
@@ -64,9 +67,22 @@ void poison(Tensor& device_tensor);
 std::size_t peak_bytes_of(Device device, const std::function<void()>& run);
 // The same on ctx's device, with the device synchronized before and after (CUDA work is queued).
 std::size_t peak_bytes_of(const Context& ctx, const std::function<void()>& run);
+// The peak of `run` on `device` (as peak_bytes_of) and the allocated size of the tensor it returns.
+struct PeakAndOutput {
+  std::size_t peak = 0;
+  std::size_t output = 0;  // rounded_allocation_bytes of the result
+};
+PeakAndOutput peak_and_output_of(Device device, const std::function<Tensor()>& run);
 
 // The message of the InvalidInput that `run` throws, or "(no InvalidInput thrown)".
 std::string error_of(const std::function<void()>& run);
+// The message of the IoError that `run` throws, "(no IoError thrown)", or "(other exception: ...)".
+std::string io_error_of(const std::function<void()>& run);
+// Expects `call` to throw InvalidInput whose message contains `fragment`.
+void expect_invalid(const std::function<void()>& call, const std::string& fragment);
+
+// CI=true: optional inputs (Debian data files, python3 with numpy or scipy) must be present there.
+bool in_ci();
 
 }  // namespace nnuc::testing
 
@@ -75,4 +91,11 @@ std::string error_of(const std::function<void()>& run);
   do {                                                                            \
     const std::string message_ = ::nnuc::testing::error_of([&] { statement; });   \
     EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
+  } while (0)
+
+// Expects `statement` to throw IoError whose message contains `text`.
+#define EXPECT_IO_ERROR_MENTIONS(statement, text)                                  \
+  do {                                                                             \
+    const std::string message_ = ::nnuc::testing::io_error_of([&] { statement; }); \
+    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_;  \
   } while (0)

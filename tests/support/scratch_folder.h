@@ -1,40 +1,17 @@
-// Helpers of the export and .npz tests (tests/data/export*_test.cpp, npz_test.cpp).
+// A GoogleTest fixture with its own empty scratch folder, named after the process and the test and
+// removed afterwards (tests of readers and writers of files).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <exception>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "kernels/core/error.h"
-
 namespace nnuc::testing {
 
-// CI=true: optional inputs (Debian data files, python3 with numpy) must be present there.
-inline bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
-// The message of the IoError `run` throws, or a note that it threw none (or another error).
-inline std::string io_error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const IoError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    return std::string("(other exception: ") + error.what() + ")";
-  }
-  return "(no IoError thrown)";
-}
-
-// A test with its own empty scratch folder, removed afterwards.
 class ScratchFolderTest : public ::testing::Test {
  protected:
   void SetUp() override {
