@@ -16,12 +16,16 @@
            nnU-Net's fp16, as nnuc accumulates: a fidelity check, not nnU-Net as shipped). Prints one
            JSON line: versions, device, load and warm-up seconds, and per run the total seconds and per
            case the network seconds, the preprocessed shape and when its output file was written.
+  stages   predict_from_files_sequential's steps timed one by one per case on the CPU in one process
+           (preprocessor.run_case, the sliding window without mirroring, export_prediction_from_logits),
+           for bench/run_predict_stages.sh. Prints one JSON line.
   compare  compares two prediction folders case by case: the fraction of voxels whose label differs,
            Dice per foreground label between the two, geometry, and with --probabilities the largest
            absolute difference of the CASE.npz probabilities. Prints one JSON line.
 
     python nnunet_predict.py model --plans P.json --dataset-json D.json --configuration 3d_fullres --out MODEL
     python nnunet_predict.py predict --model MODEL --input IMAGES --out DIR --device cuda --runs tta notta
+    python nnunet_predict.py stages --model MODEL --input IMAGES --out DIR --threads 1
     python nnunet_predict.py compare --reference DIR_A --candidate DIR_B --dataset-json D.json [--probabilities]
 
 Stubs: nnunetv2 imports SimpleITK at import time (imageio/simpleitk_reader_writer.py, the default
@@ -267,6 +271,48 @@ def predict(args):
     sys.stdout.flush()
 
 
+def stages(args):
+    """predict_from_files_sequential's three steps, each timed, per case, in this one process with
+    torch.set_num_threads(args.threads): preprocessor.run_case (read, transpose, crop, normalize,
+    resample), the sliding window (predict_logits_from_preprocessed_data, no mirroring), and
+    export_prediction_from_logits (resample the logits back, argmax, un-crop, un-transpose, write)."""
+    _nnunet_environment(args.out)
+    import torch
+    from importlib.metadata import version
+    from nnunetv2.inference.export_prediction import export_prediction_from_logits
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder
+
+    torch.set_num_threads(args.threads)
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=False,
+                                perform_everything_on_device=False, device=torch.device("cpu"), verbose=False,
+                                allow_tqdm=False, verbose_preprocessing=False)
+    predictor.initialize_from_trained_model_folder(args.model, (0,), "checkpoint_final.pth")
+    file_ending = predictor.dataset_json["file_ending"]
+    os.makedirs(args.out, exist_ok=True)
+    cases = []
+    for files in create_lists_from_splitted_dataset_folder(args.input, file_ending):
+        identifier = os.path.basename(files[0])[:-(len(file_ending) + 5)]
+        begin = time.perf_counter()
+        preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
+        data, _, properties = preprocessor.run_case(files, None, predictor.plans_manager,
+                                                    predictor.configuration_manager, predictor.dataset_json)
+        preprocess_s = time.perf_counter() - begin
+        begin = time.perf_counter()
+        logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+        network_s = time.perf_counter() - begin
+        begin = time.perf_counter()
+        export_prediction_from_logits(logits, properties, predictor.configuration_manager, predictor.plans_manager,
+                                      predictor.dataset_json, os.path.join(args.out, identifier), False)
+        export_s = time.perf_counter() - begin
+        cases.append({"id": identifier, "shape": list(properties["shape_before_cropping"]),
+                      "preprocessed_shape": list(data.shape[1:]), "preprocess_s": preprocess_s,
+                      "network_s": network_s, "export_s": export_s})
+    print(json.dumps({"tool": "nnunetv2", "nnunetv2": version("nnunetv2"), "torch": torch.__version__,
+                      "threads": torch.get_num_threads(), "cases": cases}))
+    sys.stdout.flush()
+
+
 class _F32Buffers:
     """While active, nnU-Net's sliding window accumulates in f32: predict_from_raw_data's module-level
     `torch` becomes a proxy whose zeros() makes f32 where fp16 is asked for (the logits and weight
@@ -382,6 +428,12 @@ def main():
     p.add_argument("--npp", type=int, default=3, help="preprocessing processes (nnUNetv2_predict -npp)")
     p.add_argument("--nps", type=int, default=3, help="export processes (nnUNetv2_predict -nps)")
     p.set_defaults(handler=predict)
+    p = commands.add_parser("stages", help="time preprocessing, sliding window and export of each case")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(handler=stages)
     p = commands.add_parser("compare", help="compare two prediction folders")
     p.add_argument("--reference", required=True)
     p.add_argument("--candidate", required=True)

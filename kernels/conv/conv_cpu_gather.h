@@ -89,17 +89,27 @@ std::vector<std::int64_t> phase_tap_offsets(const Phase& phase, const ConvGeomet
 
 // Copies `bytes` (a channel run: tens to a few thousand bytes) in inlined 32-byte steps; a libc memcpy
 // call per run costs as much as the copy for the common 32-channel runs.
+// The tail below 32 bytes goes in fixed 16/8/4/2/1-byte pieces for the same reason: the runs of
+// networks with 1-8 channels (4-32 bytes) are all tail.
 inline void copy_run(void* out, const void* in, std::size_t bytes) {
   char* to = static_cast<char*>(out);
   const char* from = static_cast<const char*>(in);
   for (; bytes >= 32; bytes -= 32, to += 32, from += 32) __builtin_memcpy(to, from, 32);
-  if (bytes > 0) std::memcpy(to, from, bytes);
+  for (std::size_t piece = 16; piece > 0; piece /= 2)
+    if (bytes >= piece) {
+      __builtin_memcpy(to, from, piece);
+      to += piece, from += piece, bytes -= piece;
+    }
 }
 
 inline void zero_run(void* out, std::size_t bytes) {
   char* to = static_cast<char*>(out);
   for (; bytes >= 32; bytes -= 32, to += 32) __builtin_memset(to, 0, 32);
-  if (bytes > 0) std::memset(to, 0, bytes);
+  for (std::size_t piece = 16; piece > 0; piece /= 2)
+    if (bytes >= piece) {
+      __builtin_memset(to, 0, piece);
+      to += piece, bytes -= piece;
+    }
 }
 
 // Copies tile rows (count, C) of a phase to their input voxels in dx (N, D, H, W, C).
@@ -135,14 +145,29 @@ void gather_rows(const T* source, const Gather& gather, std::int64_t first, std:
   const AxisGather& a2 = gather.axes[2];
   const std::int64_t s0 = gather.source_extent[0], s1 = gather.source_extent[1], s2 = gather.source_extent[2];
   const std::size_t run_bytes = static_cast<std::size_t>(channels) * sizeof(T);
-  for (std::int64_t row = first; row < first + count; ++row) {
-    std::int64_t rest = row;
-    const int q2 = static_cast<int>(rest % a2.rows);
-    rest /= a2.rows;
-    const int q1 = static_cast<int>(rest % a1.rows);
-    rest /= a1.rows;
-    const int q0 = static_cast<int>(rest % a0.rows);
-    const std::int64_t n = rest / a0.rows;
+  if (count <= 0) return;
+  // The row's voxel (n, q0, q1, q2), decoded once and then stepped (a division per row costs as much
+  // as a narrow row's copies).
+  std::int64_t rest = first;
+  int q2 = static_cast<int>(rest % a2.rows);
+  rest /= a2.rows;
+  int q1 = static_cast<int>(rest % a1.rows);
+  rest /= a1.rows;
+  int q0 = static_cast<int>(rest % a0.rows);
+  std::int64_t n = rest / a0.rows;
+  for (std::int64_t row = 0; row < count; ++row) {
+    if (row > 0 && ++q2 == a2.rows) {
+      q2 = 0;
+      if (++q1 == a1.rows) {
+        q1 = 0;
+        if (++q0 == a0.rows) q0 = 0, ++n;
+      }
+    }
+    // Along the last axis the taps of this row read consecutive source voxels unless padding cuts them.
+    const int* sources2 = a2.source.data() + static_cast<std::ptrdiff_t>(q2) * a2.taps;
+    const int first2 = a2.taps > 0 ? sources2[0] : -1;
+    bool contiguous2 = first2 >= 0;
+    for (int t2 = 1; t2 < a2.taps && contiguous2; ++t2) contiguous2 = sources2[t2] == first2 + t2;
     for (int t0 = 0; t0 < a0.taps; ++t0) {
       const int i0 = a0.source[static_cast<std::size_t>(q0 * a0.taps + t0)];
       if (i0 < 0) {
@@ -158,6 +183,12 @@ void gather_rows(const T* source, const Gather& gather, std::int64_t first, std:
           continue;
         }
         const T* line = source + ((n * s0 + i0) * s1 + i1) * s2 * channels;
+        if (contiguous2) {  // the row's taps along the last axis read one run of taps * channels values
+          copy_run(out, line + static_cast<std::int64_t>(first2) * channels,
+                   run_bytes * static_cast<std::size_t>(a2.taps));
+          out += static_cast<std::int64_t>(a2.taps) * channels;
+          continue;
+        }
         for (int t2 = 0; t2 < a2.taps; ++t2) {
           const int i2 = a2.source[static_cast<std::size_t>(q2 * a2.taps + t2)];
           if (i2 < 0) {

@@ -5,7 +5,9 @@
 // across the row block's micro tiles; the A block stays in L2 across the panels. A row-major A is read
 // in place (6 row streams); a column-major A (backward weight's col^T) is packed per block into
 // 6-row micro panels. Per K step a micro tile does 2 B loads, 6 broadcasts and 12 FMAs (2 FMA pipes:
-// 6 cycles), so it runs near the FMA peak.
+// 6 cycles), so it runs near the FMA peak. A panel with at most 8 live columns (Co or Ci of 1-8)
+// runs a 12 x 8 tile instead (1 B load, 12 broadcasts, 12 FMAs per K step): the 6 x 16 tile would spend
+// at least half its FMAs on the panel's zero padding.
 #include <algorithm>
 #include <cstring>
 
@@ -32,6 +34,7 @@ bool has_avx2_fma() {
 namespace {
 
 constexpr std::int64_t kMr = 6;
+constexpr std::int64_t kMrNarrow = 12;  // rows of a narrow micro tile (row-major A)
 constexpr std::int64_t kKc = 256;
 constexpr std::int64_t kMc = 72;
 constexpr std::int64_t kMcWhole = 320;  // up to this many rows, one row block covers all of A (<= 320 KB)
@@ -103,6 +106,57 @@ NNUC_AVX2_FMA void micro_tile_rows(std::int64_t rows, std::int64_t kc, const flo
   }
 }
 
+// A panel's last `cols` <= 8 columns (Co or Ci of 1-8 channels, the narrow layers of small networks):
+// C[0:R, 0:cols] (+)= sum_k A[0:R, k] B[k, 0:cols] with one ymm accumulator per row, so no FMA works
+// on the panel's zero columns 8-15; up to kMrNarrow rows share each B load.
+template <int R, bool Edge>
+NNUC_AVX2_FMA void micro_tile_narrow(std::int64_t kc, const float* a, std::int64_t a_row, std::int64_t a_k,
+                                     const float* b, std::int64_t b_k, float* c, std::int64_t c_row, bool accumulate,
+                                     int cols) {
+  __m256 sum[R];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) sum[r] = _mm256_setzero_ps();
+  const __m256i mask = lane_mask(Edge ? cols : 8);
+  for (std::int64_t step = 0; step < kc; ++step) {
+    const __m256 b_low = Edge ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) sum[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r * a_row), b_low, sum[r]);
+    a += a_k;
+    b += b_k;
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * c_row;
+    if (Edge) {
+      if (accumulate) sum[r] = _mm256_add_ps(sum[r], _mm256_maskload_ps(row, mask));
+      _mm256_maskstore_ps(row, mask, sum[r]);
+    } else {
+      if (accumulate) sum[r] = _mm256_add_ps(sum[r], _mm256_loadu_ps(row));
+      _mm256_storeu_ps(row, sum[r]);
+    }
+  }
+}
+
+template <bool Edge>
+NNUC_AVX2_FMA void micro_tile_narrow_rows(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
+                                          std::int64_t a_k, const float* b, std::int64_t b_k, float* c,
+                                          std::int64_t c_row, bool accumulate, int cols) {
+  switch (rows) {
+    case 12: return micro_tile_narrow<12, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 11: return micro_tile_narrow<11, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 10: return micro_tile_narrow<10, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 9: return micro_tile_narrow<9, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 8: return micro_tile_narrow<8, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 7: return micro_tile_narrow<7, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 6: return micro_tile_narrow<6, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 5: return micro_tile_narrow<5, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 4: return micro_tile_narrow<4, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 3: return micro_tile_narrow<3, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    case 2: return micro_tile_narrow<2, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+    default: return micro_tile_narrow<1, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+  }
+}
+
 // Copies B[k0 : k0 + kc, n0 : n0 + cols] (plain layout) into a zero-padded kc x 16 panel.
 NNUC_AVX2_FMA void pack_panel(const float* b, std::int64_t b_k, std::int64_t kc, int cols, float* panel) {
   if (cols == kGemmPanelWidth) {
@@ -163,13 +217,25 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
         } else {
           pack_panel(b.data + k0 * b.k_stride + n0, b.k_stride, kc, cols, panel);
         }
-        for (std::int64_t i0 = m0; i0 < m_end; i0 += kMr) {
-          const std::int64_t rows = std::min(kMr, m_end - i0);
+        // Narrow panels (at most 8 live columns) take the one-accumulator-per-row tile, 12 rows at a
+        // time from a row-major A (6 from a packed A: its micro panels hold kMr rows).
+        const bool narrow = cols <= 8;
+        const std::int64_t row_step = narrow && !pack_a_block ? kMrNarrow : kMr;
+        for (std::int64_t i0 = m0; i0 < m_end; i0 += row_step) {
+          const std::int64_t rows = std::min(row_step, m_end - i0);
           const float* a_tile = pack_a_block ? a_block + (i0 - m0) * kc : a.data + i0 * a.row_stride + k0 * a.k_stride;
           const std::int64_t a_row = pack_a_block ? 1 : a.row_stride;
           const std::int64_t a_k = pack_a_block ? kMr : a.k_stride;
           float* c_tile = c + i0 * c_row + n0;
-          if (cols == kGemmPanelWidth) {
+          if (narrow) {
+            if (cols == 8) {
+              micro_tile_narrow_rows<false>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add,
+                                            cols);
+            } else {
+              micro_tile_narrow_rows<true>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add,
+                                           cols);
+            }
+          } else if (cols == kGemmPanelWidth) {
             micro_tile_rows<false>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);
           } else {
             micro_tile_rows<true>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);

@@ -152,6 +152,11 @@ std::vector<Case> cases() {
       {"5x3x1_pad2_over", Shape{2, 4, 5, 3, 3}, 2, geometry({5, 3, 1}, {1, 2, 1}, {2, 2, 1})},
       {"many_tiles_3x3x3", Shape{2, 12, 20, 40, 2}, 3, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
       {"many_tiles_s2", Shape{2, 24, 40, 40, 2}, 3, geometry({3, 3, 3}, {2, 2, 2}, {1, 1, 1})},
+      // Channel counts around the f32 GEMM's panels (conv_gemm.h): 8 (one whole narrow panel), 9-15
+      // (an edge panel), 16 + 4 (a full panel, then a narrow one), in both Co and Ci.
+      {"channels_8_to_12", Shape{1, 5, 6, 7, 8}, 12, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
+      {"channels_17_to_20_s2", Shape{2, 6, 5, 7, 17}, 20, geometry({3, 3, 3}, {2, 2, 2}, {1, 1, 1})},
+      {"channels_9_to_8", Shape{1, 4, 9, 8, 9}, 8, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
   };
 }
 
