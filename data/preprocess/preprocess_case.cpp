@@ -182,7 +182,8 @@ PreprocessedCase preprocess_case(const LoadedCase& input, const PreprocessingPla
 
   // 5. resample data (order 3) and seg (order 1, one-hot)
   result.data = resample_data(cropped.image, new_shape, original_spacing, target, plan.data_resampling);
-  result.seg = resample_seg(cropped.seg, new_shape, original_spacing, target, plan.seg_resampling);
+  if (input.seg.defined() || plan.keep_mask_seg)
+    result.seg = resample_seg(cropped.seg, new_shape, original_spacing, target, plan.seg_resampling);
 
   // 6. class locations for foreground oversampling (training cases)
   if (input.seg.defined()) {

@@ -62,6 +62,9 @@ struct PreprocessingPlan {
   ResamplingOptions data_resampling{3, 0, std::nullopt};
   ResamplingOptions seg_resampling{1, 0, std::nullopt};
   std::vector<ClassSpec> sampling_classes;  // see classes_for_sampling
+  // false: a case without a label map gets no seg (PreprocessedCase::seg undefined), and its mask seg is
+  // not resampled. Prediction without a previous stage sets it: the seg is never used there.
+  bool keep_mask_seg = true;
 };
 
 struct CaseProperties {
@@ -98,7 +101,7 @@ struct PreprocessedCase {
 Tensor transpose_spatial(const Tensor& tensor, const std::array<int, 3>& order);
 
 // run_case_npy. A case without a label map gets seg = 0 inside the nonzero mask and -1 outside (also
-// resampled) and no class locations.
+// resampled; none when !plan.keep_mask_seg) and no class locations.
 // requires: input.image f32 (C, a0, a1, a2) with C == plan.normalization.size(); input.seg undefined
 // or i16 (a0, a1, a2); target spacing of 2 or 3 positive values.
 PreprocessedCase preprocess_case(const LoadedCase& input, const PreprocessingPlan& plan);

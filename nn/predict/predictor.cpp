@@ -112,6 +112,7 @@ data::PreprocessedCase PredictorSession::preprocess(const data::LoadedCase& inpu
   if (!cascade) source.seg = Tensor();
   data::PreprocessingPlan plan = spec.preprocessing;
   plan.sampling_classes.clear();  // no class locations at inference
+  plan.keep_mask_seg = false;     // a cascade stage has the previous stage's seg; nothing else uses one
   data::PreprocessedCase preprocessed = data::preprocess_case(source, plan);
   if (cascade) preprocessed.data = append_one_hot(preprocessed.data, preprocessed.seg, spec.previous_stage_labels);
   preprocessed.seg = Tensor();

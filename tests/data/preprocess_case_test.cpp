@@ -176,6 +176,12 @@ TEST(PreprocessCase, TwoDimensionalPlanKeepsAxisZeroAndTestCasesGetAMaskSeg) {
   EXPECT_FALSE(out.properties.has_class_locations);
   for (std::int16_t v : out.seg.to_vector<std::int16_t>()) EXPECT_TRUE(v == 0 || v == -1);
   for (float v : out.data.to_vector<float>()) EXPECT_TRUE(v >= 0.0f && v <= 1.0f);
+  // Without the mask seg (prediction): the same data and properties, no seg.
+  plan.keep_mask_seg = false;
+  const PreprocessedCase without = preprocess_case(input, plan);
+  EXPECT_FALSE(without.seg.defined());
+  EXPECT_TRUE(testing::all_close(without.data, out.data, 0, 0));
+  EXPECT_EQ(case_properties_to_json(without.properties), case_properties_to_json(out.properties));
   plan.normalization.push_back(plan.normalization[0]);
   EXPECT_THROW(preprocess_case(input, plan), InvalidInput);  // two schemes for one channel
 }
