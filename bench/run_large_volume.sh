@@ -26,7 +26,9 @@
 # Napkin math (512 x 512 x 1000 = 2.62e8 voxels, K = 3 classes): input f32 1.0 GiB, one f32 channel
 # 1.0 GiB, the K logits 2.9 GiB, their weight sum 1.0 GiB; on 2 CPU cores each 128^3 tile of this
 # network is ~10 GFLOP forward, 735 tiles at step 0.5.
-# Environment: PYTHON (default /usr/bin/python3: nibabel and numpy), THREADS (OMP threads, default all).
+# Environment: PYTHON (default /usr/bin/python3: nibabel and numpy), THREADS (OMP threads, default all),
+# CASES (default "same_spacing resampled"), PEER=0 (no nnU-Net run), KEEP_WORK=1 (keep the model, cases
+# and predictions).
 set -euo pipefail
 nnuc="$(realpath "$1")"
 shift
@@ -46,7 +48,7 @@ export OMP_NUM_THREADS="${THREADS:-$(nproc)}" OMP_WAIT_POLICY=passive
 mkdir -p "$out"
 out="$(realpath "$out")"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+if [ -n "${KEEP_WORK:-}" ]; then echo "work folder: $work"; else trap 'rm -rf "$work"' EXIT; fi
 log() { echo "[$(date +%T)] $*" | tee -a "$out/run.log"; }
 
 raw="$work/raw/Dataset961_LargeVolume"
@@ -106,7 +108,7 @@ log "cases written: ${shape[*]} voxels"
   echo "|---|---|---|---:|---:|---:|---:|"
 } >"$out/results.md"
 voxels=$((shape[0] * shape[1] * shape[2]))
-for name in same_spacing resampled; do
+for name in ${CASES:-same_spacing resampled}; do
   log "predicting $name"
   /usr/bin/time -v "$nnuc" predict -i "$work/in/$name" -o "$work/pred_$name" -m "$model" -f 0 --device "$device" \
     --disable-tta --verbose >"$out/$name.log" 2>&1 || { tail -20 "$out/$name.log"; exit 1; }
@@ -128,7 +130,7 @@ print(f"- {sys.argv[2].split('/')[-2]}: output {seg.shape} {seg.get_data_dtype()
       f"label voxels {dict(zip(labels.tolist(), counts.tolist()))}")
 EOF
 done
-if [ -n "${PYTHON_NNUNET:-}" ]; then
+if [ -n "${PYTHON_NNUNET:-}" ] && [ "${PEER:-1}" = 1 ] && [ -d "$work/pred_same_spacing" ]; then
   log "nnU-Net: predict_from_files_sequential on same_spacing"
   /usr/bin/time -v "$PYTHON_NNUNET" - "$model" "$work/in/same_spacing" "$work/nnunet_same_spacing" "$OMP_NUM_THREADS" \
     >"$out/nnunet_same_spacing.log" 2>&1 <<'PY' || { tail -30 "$out/nnunet_same_spacing.log"; exit 1; }

@@ -47,6 +47,19 @@ NNUC_AVX2_FMA inline __m256i lane_mask(int count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
 }
 
+// Writes 8 accumulated columns to row[0:8] (Edge: the lanes of `mask` only), adding what is there when
+// `accumulate`.
+template <bool Edge>
+NNUC_AVX2_FMA inline void store_columns(float* row, __m256 sum, __m256i mask, bool accumulate) {
+  if (Edge) {
+    if (accumulate) sum = _mm256_add_ps(sum, _mm256_maskload_ps(row, mask));
+    _mm256_maskstore_ps(row, mask, sum);
+  } else {
+    if (accumulate) sum = _mm256_add_ps(sum, _mm256_loadu_ps(row));
+    _mm256_storeu_ps(row, sum);
+  }
+}
+
 // C[0:R, 0:16] (+)= sum_k A[0:R, k] B[k, 0:16]. Edge: only the first `cols` columns exist.
 template <int R, bool Edge>
 NNUC_AVX2_FMA void micro_tile(std::int64_t kc, const float* a, std::int64_t a_row, std::int64_t a_k, const float* b,
@@ -73,22 +86,8 @@ NNUC_AVX2_FMA void micro_tile(std::int64_t kc, const float* a, std::int64_t a_ro
   }
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
-    float* row = c + r * c_row;
-    if (Edge) {
-      if (accumulate) {
-        low[r] = _mm256_add_ps(low[r], _mm256_maskload_ps(row, mask_low));
-        high[r] = _mm256_add_ps(high[r], _mm256_maskload_ps(row + 8, mask_high));
-      }
-      _mm256_maskstore_ps(row, mask_low, low[r]);
-      _mm256_maskstore_ps(row + 8, mask_high, high[r]);
-    } else {
-      if (accumulate) {
-        low[r] = _mm256_add_ps(low[r], _mm256_loadu_ps(row));
-        high[r] = _mm256_add_ps(high[r], _mm256_loadu_ps(row + 8));
-      }
-      _mm256_storeu_ps(row, low[r]);
-      _mm256_storeu_ps(row + 8, high[r]);
-    }
+    store_columns<Edge>(c + r * c_row, low[r], mask_low, accumulate);
+    store_columns<Edge>(c + r * c_row + 8, high[r], mask_high, accumulate);
   }
 }
 
@@ -125,16 +124,7 @@ NNUC_AVX2_FMA void micro_tile_narrow(std::int64_t kc, const float* a, std::int64
     b += b_k;
   }
 #pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) {
-    float* row = c + r * c_row;
-    if (Edge) {
-      if (accumulate) sum[r] = _mm256_add_ps(sum[r], _mm256_maskload_ps(row, mask));
-      _mm256_maskstore_ps(row, mask, sum[r]);
-    } else {
-      if (accumulate) sum[r] = _mm256_add_ps(sum[r], _mm256_loadu_ps(row));
-      _mm256_storeu_ps(row, sum[r]);
-    }
-  }
+  for (int r = 0; r < R; ++r) store_columns<Edge>(c + r * c_row, sum[r], mask, accumulate);
 }
 
 template <bool Edge>
