@@ -218,6 +218,12 @@ std::size_t Allocator::host_cache_limit() const noexcept {
   return host_cache_limit_;
 }
 
+void Allocator::release_cached_before(std::size_t bytes) noexcept {
+  if (device_ != Device::CPU) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rounded_allocation_bytes(bytes) > host_cache_limit_ / 4) evict_host_blocks_above(0);
+}
+
 void Allocator::release_cached() noexcept {
   release_host_blocks();
 #ifdef NNUC_WITH_CUDA

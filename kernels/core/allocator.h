@@ -80,6 +80,12 @@ class Allocator {
   // Lowering it evicts at once. Other devices: ignored.
   void set_host_cache_limit(std::size_t bytes) noexcept;
   std::size_t host_cache_limit() const noexcept;
+  // CPU: called before a whole case's host buffers of `bytes` in all (prediction's accumulators) are
+  // allocated. When they are more than a quarter of the limit (the size the cache does not keep), the
+  // cached blocks (from the steps before: reading, preprocessing) are given back first, instead of
+  // staying resident beside the case's buffers until they are evicted. Smaller requests (a small
+  // case, an embedded pipeline's repeated calls) keep the cache. Other devices: nothing.
+  void release_cached_before(std::size_t bytes) noexcept;
 
   // Test hook: the next `count` allocations that need new memory from the system (CPU: blocks not
   // served from the cache; CUDA: cudaMallocAsync) fail as if the memory were exhausted.

@@ -84,9 +84,10 @@ constexpr Tolerance kSlidingWindowToleranceBf16{6e-2, 6e-2};
 // ensures: returns f32 (K, b0, b1, b2) on the host. Throws Error when a logit is not finite.
 //   progress(done, total) is called after every batch of tiles (total = tiles * networks).
 //
-// Tile batch 0 (automatic): the largest batch (at most 4 on the CPU, 8 on CUDA, and no more than the
-// tiles) whose network forward, measured on a Meta context, fits half of the memory available
-// (CUDA: the device's free memory and the pool's cache after the buffers; CPU: MemAvailable).
+// Tile batch 0 (automatic): the largest batch (on CUDA at most 8; on the CPU at most 4 and no more
+// than 2^18 voxels of tiles in all, so one tile from 64^3 up; never more than the tiles) whose network
+// forward, measured on a Meta context, fits half of the memory available (CUDA: the device's free
+// memory and the pool's cache after the buffers; CPU: MemAvailable).
 //
 // Memory: on CUDA the case, the buffers and the tiles stay on the device and the tile loop makes no
 // host round trip; the averaged logits come to the host once. The host holds one copy of the K-channel

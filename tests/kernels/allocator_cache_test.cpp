@@ -86,5 +86,18 @@ TEST_F(AllocatorHostCache, LoweringTheLimitEvictsAtOnce) {
   EXPECT_EQ(cpu_.stats().cached_bytes, 0u);
 }
 
+TEST_F(AllocatorHostCache, ReleasesBeforeBuffersTheCacheWouldNotKeep) {
+  cpu_.set_host_cache_limit(1000 * 512);  // blocks up to 250 x 512 bytes are cached
+  { const Tensor a = block_of(213), b = block_of(215); }
+  EXPECT_EQ(cpu_.stats().cached_bytes, 428u * 512);
+  cpu_.release_cached_before(250 * 512);  // the cache would keep this size: nothing is released
+  EXPECT_EQ(cpu_.stats().cached_bytes, 428u * 512);
+  cpu_.release_cached_before(250 * 512 + 1);  // rounded to 251 x 512: beyond a quarter of the limit
+  EXPECT_EQ(cpu_.stats().cached_bytes, 0u);
+  { const Tensor c = block_of(217); }
+  allocator_for(Device::Meta).release_cached_before(std::size_t{1} << 40);  // other devices: nothing
+  EXPECT_EQ(cpu_.stats().cached_bytes, 217u * 512);
+}
+
 }  // namespace
 }  // namespace nnuc

@@ -369,6 +369,29 @@ TEST(SlidingWindow, TileCountsFollowTheStarts) {
   EXPECT_EQ(stats.tiles, 3 * 3 * 1);  // 3 slices x starts(13, 8) = [0, 2, 5] x [0]
 }
 
+// The automatic tile batch on the CPU: small tiles go 4 to a call (memory allows it here), a tile of
+// 64^3 voxels (2^18) or more goes alone.
+TEST(SlidingWindow, AutomaticCpuTileBatchIsOneFrom64CubedVoxels) {
+  const Folds folds = make_folds(small_config(false, 1, 2), 1);
+  SlidingWindowOptions options;
+  options.use_mirroring = false;
+  SlidingWindowStats stats;
+  options.patch = {8, 8, 8};
+  predict_sliding_window(cpu_ctx, folds.networks(), testing::random_uniform(Shape{1, 16, 16, 12}, DType::f32), options,
+                         &stats);
+  EXPECT_EQ(stats.tiles, 18);
+  EXPECT_EQ(stats.final_tile_batch, 4);
+  options.patch = {32, 64, 128};  // 2^18 voxels
+  predict_sliding_window(cpu_ctx, folds.networks(), testing::random_uniform(Shape{1, 32, 64, 192}, DType::f32), options,
+                         &stats);
+  EXPECT_EQ(stats.tiles, 2);
+  EXPECT_EQ(stats.final_tile_batch, 1);
+  options.patch = {16, 64, 128};  // 2^17 voxels: two to a call
+  predict_sliding_window(cpu_ctx, folds.networks(), testing::random_uniform(Shape{1, 16, 64, 192}, DType::f32), options,
+                         &stats);
+  EXPECT_EQ(stats.final_tile_batch, 2);
+}
+
 // The tile batch does not change a bit: every tile's forward is independent of its batch, and the
 // tiles are accumulated in the same order.
 TEST(SlidingWindow, TileBatchChangesNoBit) {
