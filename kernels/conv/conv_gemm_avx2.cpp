@@ -91,20 +91,6 @@ NNUC_AVX2_FMA void micro_tile(std::int64_t kc, const float* a, std::int64_t a_ro
   }
 }
 
-template <bool Edge>
-NNUC_AVX2_FMA void micro_tile_rows(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
-                                   std::int64_t a_k, const float* b, std::int64_t b_k, float* c, std::int64_t c_row,
-                                   bool accumulate, int cols) {
-  switch (rows) {
-    case 6: return micro_tile<6, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 5: return micro_tile<5, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 4: return micro_tile<4, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 3: return micro_tile<3, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 2: return micro_tile<2, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    default: return micro_tile<1, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-  }
-}
-
 // A panel's last `cols` <= 8 columns (Co or Ci of 1-8 channels, the narrow layers of small networks):
 // C[0:R, 0:cols] (+)= sum_k A[0:R, k] B[k, 0:cols] with one ymm accumulator per row, so no FMA works
 // on the panel's zero columns 8-15; up to kMrNarrow rows share each B load.
@@ -127,23 +113,20 @@ NNUC_AVX2_FMA void micro_tile_narrow(std::int64_t kc, const float* a, std::int64
   for (int r = 0; r < R; ++r) store_columns<Edge>(c + r * c_row, sum[r], mask, accumulate);
 }
 
-template <bool Edge>
-NNUC_AVX2_FMA void micro_tile_narrow_rows(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
-                                          std::int64_t a_k, const float* b, std::int64_t b_k, float* c,
-                                          std::int64_t c_row, bool accumulate, int cols) {
-  switch (rows) {
-    case 12: return micro_tile_narrow<12, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 11: return micro_tile_narrow<11, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 10: return micro_tile_narrow<10, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 9: return micro_tile_narrow<9, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 8: return micro_tile_narrow<8, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 7: return micro_tile_narrow<7, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 6: return micro_tile_narrow<6, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 5: return micro_tile_narrow<5, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 4: return micro_tile_narrow<4, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 3: return micro_tile_narrow<3, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    case 2: return micro_tile_narrow<2, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
-    default: return micro_tile_narrow<1, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+// The micro tile of `rows` <= R rows (a template per row count, so that the accumulators stay in
+// registers): the 12 x 8 narrow tile or the 6 x 16 one.
+template <int R, bool Narrow, bool Edge>
+NNUC_AVX2_FMA void micro_tile_rows(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
+                                   std::int64_t a_k, const float* b, std::int64_t b_k, float* c, std::int64_t c_row,
+                                   bool accumulate, int cols) {
+  if constexpr (R > 1) {
+    if (rows < R)
+      return micro_tile_rows<R - 1, Narrow, Edge>(rows, kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+  }
+  if constexpr (Narrow) {
+    micro_tile_narrow<R, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+  } else {
+    micro_tile<R, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
   }
 }
 
@@ -217,18 +200,17 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
           const std::int64_t a_row = pack_a_block ? 1 : a.row_stride;
           const std::int64_t a_k = pack_a_block ? kMr : a.k_stride;
           float* c_tile = c + i0 * c_row + n0;
-          if (narrow) {
-            if (cols == 8) {
-              micro_tile_narrow_rows<false>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add,
-                                            cols);
-            } else {
-              micro_tile_narrow_rows<true>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add,
-                                           cols);
-            }
+          const std::int64_t b_k = kGemmPanelWidth;
+          if (narrow && cols == 8) {
+            micro_tile_rows<kMrNarrow, true, false>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add,
+                                                    cols);
+          } else if (narrow) {
+            micro_tile_rows<kMrNarrow, true, true>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add,
+                                                   cols);
           } else if (cols == kGemmPanelWidth) {
-            micro_tile_rows<false>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);
+            micro_tile_rows<kMr, false, false>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add, cols);
           } else {
-            micro_tile_rows<true>(rows, kc, a_tile, a_row, a_k, b_panel, kGemmPanelWidth, c_tile, c_row, add, cols);
+            micro_tile_rows<kMr, false, true>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add, cols);
           }
         }
       }
