@@ -15,6 +15,13 @@ namespace nnuc::cpu {
 
 // True when this CPU runs AVX2 and FMA (checked once).
 bool has_avx2_fma();
+// True when this CPU runs AVX-512F (checked once). gemm_f32_avx2 then uses 512-bit micro tiles (same
+// products and sums in the same order per element: the same bits as the 256-bit tiles).
+bool has_avx512f();
+// Test hook: false makes gemm_f32_avx2 use the 256-bit tiles even where AVX-512 exists (both paths
+// are then testable on one machine). Default true.
+void gemm_allow_avx512(bool allowed);
+bool gemm_uses_avx512();  // has_avx512f() and allowed
 
 constexpr std::int64_t kGemmPanelWidth = 16;  // columns per packed B panel (2 ymm)
 

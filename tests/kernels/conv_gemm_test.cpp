@@ -2,7 +2,8 @@
 // reference, over every micro-tile path: full 16-column panels, edge panels of 9-15 columns, narrow
 // panels of 1-8 columns (the one-accumulator tile, 12 rows from a row-major A, 6 from a packed one),
 // row counts that leave every remainder, K beyond one K block, A row-major and column-major (packed
-// per block), B packed and plain, C written and accumulated into. Skipped on CPUs without AVX2.
+// per block), B packed and plain, C written and accumulated into; the AVX-512 tiles bit for bit equal
+// to the AVX2 ones where the CPU has AVX-512. Skipped on CPUs without AVX2.
 #include "kernels/conv/conv_gemm.h"
 
 #include <gtest/gtest.h>
@@ -55,7 +56,15 @@ void check(std::int64_t m, std::int64_t n, std::int64_t k, Layout layout, std::m
         }
     b_operand = GemmB{packed.data(), kGemmPanelWidth, true};
   }
+  // The 256-bit tiles, then (where the CPU has AVX-512) the 512-bit ones: the same bits.
+  gemm_allow_avx512(false);
   gemm_f32_avx2(m, n, k, a_operand, b_operand, c.data(), c_row, layout.accumulate);
+  gemm_allow_avx512(true);
+  if (has_avx512f()) {
+    std::vector<float> wide = before;
+    gemm_f32_avx2(m, n, k, a_operand, b_operand, wide.data(), c_row, layout.accumulate);
+    ASSERT_EQ(wide, c) << "the AVX-512 tiles differ from the AVX2 ones";
+  }
 
   double worst = 0;
   for (std::int64_t i = 0; i < m; ++i) {
