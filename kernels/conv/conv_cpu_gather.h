@@ -190,7 +190,7 @@ void gather_rows(const T* source, const Gather& gather, std::int64_t first, std:
           continue;
         }
         for (int t2 = 0; t2 < a2.taps; ++t2) {
-          const int i2 = a2.source[static_cast<std::size_t>(q2 * a2.taps + t2)];
+          const int i2 = sources2[t2];
           if (i2 < 0) {
             zero_run(out, run_bytes);
           } else {
