@@ -41,7 +41,7 @@ endforeach()
 # The folders where this build found the hand-found libraries: hints (not requirements) for the
 # config's own search on the machine that uses the package.
 set(NNUC_FOUND_LIBRARY_HINTS "")
-foreach(found IN ITEMS NIFTI2_LIBRARY LIBZIP_LIBRARY CUDNN_LIBRARY)
+foreach(found IN ITEMS NIFTI2_LIBRARY LIBZIP_LIBRARY LIBDEFLATE_LIBRARY CUDNN_LIBRARY)
   if(${found})
     get_filename_component(folder "${${found}}" DIRECTORY)
     list(APPEND NNUC_FOUND_LIBRARY_HINTS "${folder}")

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make pkg-config libeigen3-dev libnifti2-dev nlohmann-json3-dev libcli11-dev libgtest-dev
-  libgmock-dev libbenchmark-dev zlib1g-dev libcairo2-dev libzip-dev)
+  libgmock-dev libbenchmark-dev zlib1g-dev libcairo2-dev libzip-dev libdeflate-dev)
 # Test-time data and peers: real NIfTI files from Debian, nibabel/scipy/skimage for conformance
 # and parity tests, clang + sanitizer runtimes for the ASan/UBSan and libFuzzer runs, clang-format
 # for the format check (.ci/check_format.sh).

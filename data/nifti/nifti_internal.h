@@ -4,8 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/nifti/nifti_io.h"
@@ -102,11 +105,42 @@ NiftiHeaderInfo validate_source(const ByteSource& source, const NiftiReadOptions
 void check_and_derive_geometry(NiftiHeaderInfo& info, const std::string& name, const NiftiReadOptions& options);
 
 // ---- gzip (nifti_gzip.cpp) ----------------------------------------------------------------
+// A std::allocator whose value-initialization leaves bytes uninitialized: buffers about to be
+// overwritten are not zero-filled first, and pages never written stay unallocated.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* where) noexcept {
+    ::new (static_cast<void*>(where)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* where, Args&&... args) {
+    ::new (static_cast<void*>(where)) U(std::forward<Args>(args)...);
+  }
+};
+using ByteBuffer = std::vector<unsigned char, UninitializedAllocator<unsigned char>>;
+
 // R12: inflates the gzip stream of a .nii.gz (one or more members) and returns the NIfTI content
 // [0, vox_offset + data_bytes). The fixed header is validated as soon as it is out, before any
-// buffer is sized from it; the buffer then grows with the data the stream really delivers.
-std::vector<unsigned char> inflate_nifti(const ByteSource& compressed, const NiftiReadOptions& options,
-                                         std::vector<std::string>& warnings);
+// buffer is sized from it. A stream that is a sequence of whole members inflating to exactly that
+// content goes through libdeflate in one call per member (the buffer is allocated at its full size,
+// pages filled as data arrives); anything else (truncation, corruption, trailing bytes, a bomb) is
+// then read again through zlib's streaming inflater, whose buffer grows with the data the stream
+// really delivers and whose errors name what is wrong.
+ByteBuffer inflate_nifti(const ByteSource& compressed, const NiftiReadOptions& options,
+                         std::vector<std::string>& warnings);
+// The libdeflate step of inflate_nifti alone: true when `compressed` is whole gzip members that
+// inflate to exactly `content_bytes` bytes (then in `content`); false, with `content` unspecified, for
+// anything else. Never throws for bad data.
+bool inflate_whole_members(const unsigned char* compressed, std::size_t size, std::size_t content_bytes,
+                           ByteBuffer& content);
 bool has_gzip_magic(const unsigned char* bytes, std::size_t size);
 
 // ---- voxels (nifti_decode.cpp) --------------------------------------------------------------

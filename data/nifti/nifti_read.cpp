@@ -99,7 +99,7 @@ auto with_validated_content(const ByteSource& raw, bool gzip, const NiftiReadOpt
     return decode(raw, info);
   }
   std::vector<std::string> stream_warnings;
-  const std::vector<unsigned char> content = nifti_detail::inflate_nifti(raw, options, stream_warnings);
+  const nifti_detail::ByteBuffer content = nifti_detail::inflate_nifti(raw, options, stream_warnings);
   const MemorySource inflated(content.data(), content.size(), raw.name());
   NiftiHeaderInfo info = nifti_detail::validate_source(inflated, options);
   info.warnings.insert(info.warnings.end(), stream_warnings.begin(), stream_warnings.end());

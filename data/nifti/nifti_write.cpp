@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -112,36 +113,100 @@ void write_bytes(int fd, const unsigned char* data, std::size_t size, const std:
   }
 }
 
-// Streams `pieces` through a gzip deflater into fd.
-void write_gzip(int fd, const std::vector<std::pair<const unsigned char*, std::size_t>>& pieces,
-                const std::string& temp) {
+// One gzip member of `pieces` (concatenated) into fd, compressed as pigz does: the content is cut
+// into chunks of kGzipChunkBytes, each deflated by its own zlib stream (no history across chunks)
+// that ends on a byte boundary (Z_SYNC_FLUSH; the last chunk Z_FINISH), so their concatenation is
+// one valid deflate stream. Chunks are compressed in parallel, kGzipChunksPerWave at a time, and
+// written in order; the CRC-32 is combined from theirs. The bytes depend on the content alone, not
+// on the number of threads.
+constexpr std::size_t kGzipChunkBytes = std::size_t{1} << 20;
+constexpr std::size_t kGzipChunksPerWave = 32;  // bounds the compressed bytes held at once
+
+using Pieces = std::vector<std::pair<const unsigned char*, std::size_t>>;
+
+struct CompressedChunk {
+  nifti_detail::ByteBuffer bytes;
+  uLong crc = 0;
+  std::size_t length = 0;  // uncompressed bytes
+  bool failed = false;
+};
+
+// Deflates content bytes [begin, end) of `pieces` as one chunk (raw deflate, no header).
+void deflate_chunk(const Pieces& pieces, std::size_t begin, std::size_t end, bool last, CompressedChunk& chunk) {
+  Pieces segments;  // the parts of [begin, end) in each piece
+  std::size_t piece_start = 0;
+  for (const auto& [data, size] : pieces) {
+    const std::size_t from = std::max(begin, piece_start), to = std::min(end, piece_start + size);
+    if (from < to) segments.emplace_back(data + (from - piece_start), to - from);
+    piece_start += size;
+  }
+  if (segments.empty()) segments.emplace_back(nullptr, 0);  // an empty content still ends the stream
+
   z_stream z;
   std::memset(&z, 0, sizeof z);
-  if (deflateInit2(&z, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    NIFTI_FAIL(temp, "NIFTI_WRITE", "zlib could not start compressing");
-  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, deflateEnd);
-  std::vector<unsigned char> out(256u << 10);
-  for (std::size_t piece = 0; piece < pieces.size(); ++piece) {
-    const unsigned char* data = pieces[piece].first;
-    std::size_t left = pieces[piece].second;
-    const bool last = piece + 1 == pieces.size();
-    do {
-      const std::size_t span = std::min<std::size_t>(left, 1u << 30);
-      z.next_in = const_cast<unsigned char*>(data);  // zlib's API is not const
-      z.avail_in = static_cast<uInt>(span);
-      data += span;
-      left -= span;
-      const int flush = last && left == 0 ? Z_FINISH : Z_NO_FLUSH;
-      int status;
-      do {
-        z.next_out = out.data();
-        z.avail_out = static_cast<uInt>(out.size());
-        status = deflate(&z, flush);
-        if (status == Z_STREAM_ERROR) NIFTI_FAIL(temp, "NIFTI_WRITE", "zlib deflate failed");
-        write_bytes(fd, out.data(), out.size() - z.avail_out, temp);
-      } while (z.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END));
-    } while (left > 0);
+  if (deflateInit2(&z, kGzipLevel, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    chunk.failed = true;
+    return;
   }
+  chunk.length = end - begin;
+  chunk.crc = crc32(0, Z_NULL, 0);
+  chunk.bytes.resize(deflateBound(&z, static_cast<uLong>(chunk.length)) + 64);  // + the flush marker
+  std::size_t written = 0;
+  for (std::size_t segment = 0; segment < segments.size() && !chunk.failed; ++segment) {
+    const auto [data, count] = segments[segment];
+    chunk.crc = crc32_z(chunk.crc, data, count);
+    z.next_in = const_cast<unsigned char*>(data);  // zlib's API is not const
+    z.avail_in = static_cast<uInt>(count);         // count <= kGzipChunkBytes
+    const int flush = segment + 1 < segments.size() ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
+    for (;;) {
+      if (chunk.bytes.size() - written < 64) chunk.bytes.resize(2 * chunk.bytes.size());
+      z.next_out = chunk.bytes.data() + written;
+      z.avail_out = static_cast<uInt>(chunk.bytes.size() - written);
+      const int status = deflate(&z, flush);
+      written = chunk.bytes.size() - z.avail_out;
+      if (status == Z_STREAM_ERROR) {
+        chunk.failed = true;
+        break;
+      }
+      // Done once the input is taken and, for a flush, all of its output fit (zlib's contract).
+      if (flush == Z_FINISH ? status == Z_STREAM_END : z.avail_in == 0 && z.avail_out > 0) break;
+    }
+  }
+  deflateEnd(&z);
+  chunk.bytes.resize(written);
+}
+
+void write_gzip(int fd, const Pieces& pieces, const std::string& temp) {
+  std::size_t total = 0;
+  for (const auto& piece : pieces) total += piece.second;
+  // RFC 1952 member header: deflate, no flags, no time stamp, XFL 4 (fastest), OS 3 (Unix).
+  const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
+  write_bytes(fd, header, sizeof header, temp);
+  const std::size_t chunks = std::max<std::size_t>(1, (total + kGzipChunkBytes - 1) / kGzipChunkBytes);
+  uLong crc = crc32(0, Z_NULL, 0);
+  std::vector<CompressedChunk> wave;
+  for (std::size_t first = 0; first < chunks; first += kGzipChunksPerWave) {
+    const std::size_t count = std::min(kGzipChunksPerWave, chunks - first);
+    wave.assign(count, CompressedChunk{});
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+    for (std::int64_t index = 0; index < static_cast<std::int64_t>(count); ++index) {
+      const std::size_t chunk = first + static_cast<std::size_t>(index);
+      const std::size_t begin = chunk * kGzipChunkBytes, end = std::min(total, begin + kGzipChunkBytes);
+      deflate_chunk(pieces, begin, end, chunk + 1 == chunks, wave[static_cast<std::size_t>(index)]);
+    }
+    for (const CompressedChunk& chunk : wave) {
+      if (chunk.failed) NIFTI_FAIL(temp, "NIFTI_WRITE", "zlib deflate failed");
+      write_bytes(fd, chunk.bytes.data(), chunk.bytes.size(), temp);
+      crc = crc32_combine(crc, chunk.crc, static_cast<z_off_t>(chunk.length));
+    }
+  }
+  unsigned char trailer[8];
+  const auto size_mod = static_cast<std::uint32_t>(total);  // ISIZE: the length modulo 2^32
+  for (int byte = 0; byte < 4; ++byte) {
+    trailer[byte] = static_cast<unsigned char>(crc >> (8 * byte));
+    trailer[4 + byte] = static_cast<unsigned char>(size_mod >> (8 * byte));
+  }
+  write_bytes(fd, trailer, sizeof trailer, temp);
 }
 
 void write_atomically(const std::string& path, const std::vector<unsigned char>& header, const unsigned char* data,

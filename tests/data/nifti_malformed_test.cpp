@@ -3,6 +3,7 @@
 // (or acceptance with the expected warning), no crash, and a bound on the memory taken before a
 // rejection (CPU allocator peak and peak RSS).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -125,7 +126,8 @@ struct Summary {
 
 void run_corpus(bool from_files) {
   const std::vector<CorpusCase> cases = malformed_corpus();
-  fs::path folder = fs::current_path() / "nifti_malformed_corpus";
+  // In the temp folder; kept after a failure for inspection, removed otherwise.
+  const fs::path folder = fs::temp_directory_path() / ("nnuc_" + std::to_string(getpid()) + "_nifti_malformed_corpus");
   if (from_files) {
     fs::remove_all(folder);
     fs::create_directories(folder);
@@ -172,6 +174,7 @@ void run_corpus(bool from_files) {
       from_files ? "files" : "memory", summary.rejected, summary.accepted, summary.slowest_seconds * 1e3,
       summary.worst_allocator_bytes,
       rss_available ? (std::to_string(summary.worst_rss_kib) + " KiB").c_str() : "not measurable here");
+  if (from_files && !::testing::Test::HasFailure()) fs::remove_all(folder);
 }
 
 TEST(NiftiMalformed, CorpusCoversEveryT1Category) {
