@@ -3,12 +3,12 @@
 // Loop nest (BLIS order): K blocks of kKc -> row blocks of A -> 16-column panels of B -> 6-row micro
 // tiles. A B micro-panel (kKc x 16 floats = 16 KB; packed on the fly when B is plain) stays in L1
 // across the row block's micro tiles; the A block stays in L2 across the panels. A row-major A is read
-// in place (6 row streams); a column-major A (backward weight's col^T) is packed per block into
-// 6-row micro panels. Per K step a micro tile does 2 B loads, 6 broadcasts and 12 FMAs (2 FMA pipes:
-// 6 cycles), so it runs near the FMA peak. A panel with at most 8 live columns (Co or Ci of 1-8)
-// runs a 12 x 8 tile instead (1 B load, 12 broadcasts, 12 FMAs per K step): the 6 x 16 tile would spend
-// at least half its FMAs on the panel's zero padding. On CPUs with AVX-512 the panels of 9-16 columns
-// run a 12 x 16 tile of zmm registers instead (one accumulator per row, twice the FLOPs per instruction).
+// in place (6 or 12 row streams); a column-major A (backward weight's col^T) is packed per block into
+// 12-row micro panels, which the 12-row tiles read whole and the 6 x 16 tile by halves. Per K step a micro tile does 2
+// B loads, 6 broadcasts and 12 FMAs (2 FMA pipes: 6 cycles), so it runs near the FMA peak. A panel with at most 8 live
+// columns (Co or Ci of 1-8) runs a 12 x 8 tile instead (1 B load, 12 broadcasts, 12 FMAs per K step): the 6 x 16 tile
+// would spend at least half its FMAs on the panel's zero padding. On CPUs with AVX-512 the panels of 9-16 columns run a
+// 12 x 16 tile of zmm registers instead (one accumulator per row, twice the FLOPs per instruction).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -54,7 +54,7 @@ namespace {
 constexpr std::int64_t kMr = 6;
 constexpr std::int64_t kMrNarrow = 12;  // rows of a narrow micro tile (row-major A)
 constexpr std::int64_t kKc = 256;
-constexpr std::int64_t kMc = 72;
+constexpr std::int64_t kMc = 72;        // a multiple of kMrNarrow and kMr
 constexpr std::int64_t kMcWhole = 320;  // up to this many rows, one row block covers all of A (<= 320 KB)
 
 #define NNUC_AVX2_FMA __attribute__((target("avx2,fma")))
@@ -203,22 +203,26 @@ NNUC_AVX2_FMA void pack_panel(const float* b, std::int64_t b_k, std::int64_t kc,
   }
 }
 
-// Copies A[i0 : i0 + rows, k0 : k0 + kc] into micro panels of kMr rows: panel g holds, for each k,
-// the kMr values of rows i0 + g kMr ... (zero past `rows`). Used when A is column-major (row
-// stride 1), whose K steps are a row stride apart: packed, a micro tile reads one contiguous stream.
+// Copies A[i0 : i0 + rows, k0 : k0 + kc] into micro panels of kMrNarrow rows: panel g holds, for
+// each k, the kMrNarrow values of rows i0 + g kMrNarrow ... (zero past `rows`). Used when A is
+// column-major (row stride 1), whose K steps are a row stride apart: packed, a micro tile reads one
+// contiguous stream. The 12-row tiles read a whole panel per K step, the 6-row tiles half of one
+// (a_k = kMrNarrow either way).
 NNUC_AVX2_FMA void pack_a(const float* a, std::int64_t a_k, std::int64_t rows, std::int64_t kc, float* packed) {
-  for (std::int64_t g = 0; g < rows; g += kMr) {
-    const std::int64_t count = std::min(kMr, rows - g);
+  for (std::int64_t g = 0; g < rows; g += kMrNarrow) {
+    const std::int64_t count = std::min(kMrNarrow, rows - g);
     const float* source = a + g;
-    if (count == kMr) {
-      for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMr)
-        std::memcpy(packed, source, kMr * sizeof(float));
+    if (count == kMrNarrow) {
+      for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMrNarrow) {
+        _mm256_storeu_ps(packed, _mm256_loadu_ps(source));
+        _mm_storeu_ps(packed + 8, _mm_loadu_ps(source + 8));
+      }
       continue;
     }
-    for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMr) {
+    for (std::int64_t step = 0; step < kc; ++step, source += a_k, packed += kMrNarrow) {
       std::int64_t r = 0;
       for (; r < count; ++r) packed[r] = source[r];
-      for (; r < kMr; ++r) packed[r] = 0.0f;
+      for (; r < kMrNarrow; ++r) packed[r] = 0.0f;
     }
   }
 }
@@ -229,6 +233,7 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
                                  std::int64_t c_row, bool accumulate) {
   alignas(32) float panel[kKc * kGemmPanelWidth];  // a plain B micro-panel, packed (16 KB)
   const bool pack_a_block = a.row_stride == 1 && a.k_stride != 1;
+  static_assert(kMc % kMrNarrow == 0 && kMrNarrow % kMr == 0, "packed micro panels hold whole tiles");
   alignas(32) float a_block[kMc * kKc];  // a column-major A block, packed (72 KB)
   const bool avx512 = gemm_uses_avx512();
   // Row blocks: all of a plain A when it is short (each B panel is then read once per K block), else
@@ -248,18 +253,21 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
         } else {
           pack_panel(b.data + k0 * b.k_stride + n0, b.k_stride, kc, cols, panel);
         }
-        // Narrow panels (at most 8 live columns) take the one-accumulator-per-row tile, 12 rows at a
-        // time from a row-major A (6 from a packed A: its micro panels hold kMr rows).
+        // Narrow panels (at most 8 live columns) take the one-accumulator-per-row tile, 12 rows at a time.
         const bool narrow = cols <= 8;
         // Narrow panels stay on the 256-bit tile with AVX-512 too: the same instructions per row, and a
         // zmm FMA is never cheaper than a ymm one (half as many per cycle on CPUs with one 512-bit unit).
         const bool zmm = avx512 && !narrow;
-        const std::int64_t row_step = (narrow || zmm) && !pack_a_block ? kMrNarrow : kMr;
+        const std::int64_t row_step = narrow || zmm ? kMrNarrow : kMr;
         for (std::int64_t i0 = m0; i0 < m_end; i0 += row_step) {
           const std::int64_t rows = std::min(row_step, m_end - i0);
-          const float* a_tile = pack_a_block ? a_block + (i0 - m0) * kc : a.data + i0 * a.row_stride + k0 * a.k_stride;
+          // In a packed block, row i0 is row (i0 - m0) % 12 of micro panel (i0 - m0) / 12 (tiles of 6
+          // or 12 rows never cross a panel: kMc is a multiple of 12).
+          const std::int64_t in_block = i0 - m0;
+          const float* a_tile = pack_a_block ? a_block + in_block / kMrNarrow * kMrNarrow * kc + in_block % kMrNarrow
+                                             : a.data + i0 * a.row_stride + k0 * a.k_stride;
           const std::int64_t a_row = pack_a_block ? 1 : a.row_stride;
-          const std::int64_t a_k = pack_a_block ? kMr : a.k_stride;
+          const std::int64_t a_k = pack_a_block ? kMrNarrow : a.k_stride;
           float* c_tile = c + i0 * c_row + n0;
           const std::int64_t b_k = kGemmPanelWidth;
           if (zmm && cols == kGemmPanelWidth) {

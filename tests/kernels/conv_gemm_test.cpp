@@ -1,6 +1,6 @@
 // The AVX2 + FMA GEMM behind the f32 CPU convolutions (kernels/conv/conv_gemm.h) against a double
 // reference, over every micro-tile path: full 16-column panels, edge panels of 9-15 columns, narrow
-// panels of 1-8 columns (the one-accumulator tile, 12 rows from a row-major A, 6 from a packed one),
+// panels of 1-8 columns (the one-accumulator tile, 12 rows from a row-major or a packed A),
 // row counts that leave every remainder, K beyond one K block, A row-major and column-major (packed
 // per block), B packed and plain, C written and accumulated into; the AVX-512 tiles bit for bit equal
 // to the AVX2 ones where the CPU has AVX-512. Skipped on CPUs without AVX2.
