@@ -11,6 +11,7 @@
 //                    the decode pass runs at memory speed (~10 GB/s): the gzip step is the time.
 //   read .nii      = the floor: pread of 100.7 MB from the page cache + the decode pass.
 //   write labels   = build u8 bytes + deflate (level 1) + the verifying re-read (inflate + compare).
+//   read external  = NNUC_BENCH_NIFTI's file (bytes/s of its voxels as f32).
 //   zlib_inflate / zlib_deflate1 = zlib alone on the same bytes, one thread, whole buffer in memory:
 //                    what a reader or writer built on zlib (nifticlib's znzlib, ITK, nibabel) pays.
 // Counters: bytes/s of uncompressed NIfTI content.
@@ -90,6 +91,23 @@ void BM_ReadImageNii(benchmark::State& state) {
   set_bytes(state, double(f.image.bytes()));
 }
 BENCHMARK(BM_ReadImageNii)->Name("nifti/read/ct_f32_nii")->Unit(benchmark::kMillisecond)->MinTime(2);
+
+// Any file: NNUC_BENCH_NIFTI=/path/to/image.nii.gz (skipped when unset).
+void BM_ReadExternal(benchmark::State& state) {
+  const char* file = std::getenv("NNUC_BENCH_NIFTI");
+  if (file == nullptr) {
+    state.SkipWithError("set NNUC_BENCH_NIFTI to a NIfTI file");
+    return;
+  }
+  std::int64_t bytes = 0;
+  for (auto _ : state) {
+    const data::NiftiImage image = data::read_nifti(file);
+    bytes = image.voxels.numel() * 4;
+    benchmark::DoNotOptimize(image.voxels.raw());
+  }
+  set_bytes(state, double(bytes));
+}
+BENCHMARK(BM_ReadExternal)->Name("nifti/read/external")->Unit(benchmark::kMillisecond)->MinTime(2);
 
 // Peer: zlib inflating the same .nii.gz bytes into a preallocated buffer, one call.
 void BM_ZlibInflate(benchmark::State& state) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "data/nifti/nifti_internal.h"
 
@@ -102,6 +103,18 @@ class GzipStream {
 
 using Decompressor = std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)>;
 
+// True when the stream's last 4 bytes (the last gzip member's ISIZE, little-endian) equal
+// content_bytes modulo 2^32.
+bool trailer_declares(const ByteSource& compressed, std::uint64_t content_bytes) {
+  if (compressed.size() < 18) return false;  // the smallest gzip member: 10-byte header, 8-byte trailer
+  unsigned char trailer[4];
+  compressed.read_at(compressed.size() - 4, trailer, 4);
+  const std::uint32_t isize = static_cast<std::uint32_t>(trailer[0]) | static_cast<std::uint32_t>(trailer[1]) << 8 |
+                              static_cast<std::uint32_t>(trailer[2]) << 16 |
+                              static_cast<std::uint32_t>(trailer[3]) << 24;
+  return isize == static_cast<std::uint32_t>(content_bytes);
+}
+
 }  // namespace
 
 bool inflate_whole_members(const unsigned char* compressed, std::size_t size, std::size_t content_bytes,
@@ -158,18 +171,26 @@ ByteBuffer inflate_nifti(const ByteSource& compressed, const NiftiReadOptions& o
                compressed.size(), "-byte gzip file can hold at most ", deflate_bound,
                " (deflate expands at most 1032:1); the file is truncated or its header is corrupt");
 
-  // Whole members: one libdeflate call each, straight into the content buffer.
+  // A stream whose trailer says it ends with exactly the declared content (ISIZE, the last member's
+  // length modulo 2^32, in the last 4 bytes) is inflated by libdeflate in one call per member, straight
+  // into a buffer of the full size. A truncated stream does not end with its ISIZE, so it takes the
+  // growing path below and fails before the full allocation (R12); a forged trailer costs an
+  // allocation whose pages are never touched, then the same path.
   ByteBuffer content;
-  {
-    ByteBuffer file;
-    const unsigned char* bytes = compressed.contiguous();
-    const auto size = static_cast<std::size_t>(compressed.size());
-    if (bytes == nullptr) {
-      file.resize(size);
-      compressed.read_at(0, file.data(), size);
-      bytes = file.data();
+  if (trailer_declares(compressed, expected)) {
+    try {
+      ByteBuffer file;
+      const unsigned char* bytes = compressed.contiguous();
+      const auto size = static_cast<std::size_t>(compressed.size());
+      if (bytes == nullptr) {
+        file.resize(size);
+        compressed.read_at(0, file.data(), size);
+        bytes = file.data();
+      }
+      if (inflate_whole_members(bytes, size, static_cast<std::size_t>(expected), content)) return content;
+    } catch (const std::bad_alloc&) {
+      // Not enough memory for the whole file and content at once: the streaming path needs less.
     }
-    if (inflate_whole_members(bytes, size, static_cast<std::size_t>(expected), content)) return content;
   }
 
   // Anything else through zlib. The buffer grows with what the stream delivers, so truncation fails

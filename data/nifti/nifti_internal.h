@@ -129,11 +129,11 @@ using ByteBuffer = std::vector<unsigned char, UninitializedAllocator<unsigned ch
 
 // R12: inflates the gzip stream of a .nii.gz (one or more members) and returns the NIfTI content
 // [0, vox_offset + data_bytes). The fixed header is validated as soon as it is out, before any
-// buffer is sized from it. A stream that is a sequence of whole members inflating to exactly that
-// content goes through libdeflate in one call per member (the buffer is allocated at its full size,
-// pages filled as data arrives); anything else (truncation, corruption, trailing bytes, a bomb) is
-// then read again through zlib's streaming inflater, whose buffer grows with the data the stream
-// really delivers and whose errors name what is wrong.
+// buffer is sized from it. A stream whose last member's trailer declares that content size (ISIZE) and
+// that is whole members inflating to exactly that content goes through libdeflate in one call per
+// member into a buffer of the full size; anything else (truncation, corruption, trailing bytes, a
+// bomb) is read through zlib's streaming inflater, whose buffer grows with the data the stream really
+// delivers (a truncated stream fails before the full allocation) and whose errors name what is wrong.
 ByteBuffer inflate_nifti(const ByteSource& compressed, const NiftiReadOptions& options,
                          std::vector<std::string>& warnings);
 // The libdeflate step of inflate_nifti alone: true when `compressed` is whole gzip members that

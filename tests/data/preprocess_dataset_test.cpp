@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "data/preprocess/nifti_case.h"
 #include "data/preprocess/store.h"
@@ -112,6 +114,47 @@ TEST_F(PreprocessDataset, ReadsNiftiChannelsAndLabelsWithTheirGeometry) {
     EXPECT_NE(std::string(e.what()).find("odd_0001.nii"), std::string::npos) << e.what();
   }
   EXPECT_THROW(nifti_geometry_from_json(nlohmann::json{{"spacing", {1, 1, 1}}}), InvalidInput);
+}
+
+TEST_F(PreprocessDataset, ChannelFilesReadTogetherReportTheFirstFailureInFileOrder) {
+  fs::create_directories(folder_);
+  const Shape3 shape{5, 6, 7};
+  const NiftiGeometry geometry =
+      make_nifti_geometry(shape, {1.5, 0.9, 0.9}, {0, 0, 0}, {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}});
+  std::vector<std::string> files;
+  std::vector<Tensor> channels;
+  for (int c = 0; c < 4; ++c) {
+    channels.push_back(testing::random_uniform(Shape{shape[0], shape[1], shape[2]}, DType::f32, -50, 50));
+    files.push_back((folder_ / ("case_000" + std::to_string(c) + ".nii.gz")).string());
+    write_nifti_image(files.back(), channels.back(), geometry);
+  }
+  const std::string label = (folder_ / "case.nii.gz").string();
+  write_nifti_label(label, testing::random_labels(Shape{shape[0], shape[1], shape[2]}, DType::i16, 2), geometry);
+  const LoadedCase loaded = read_nifti_case("case", files, label);
+  ASSERT_EQ(loaded.image.shape(), (Shape{4, 5, 6, 7}));
+  for (int c = 0; c < 4; ++c)
+    EXPECT_EQ(std::memcmp(loaded.image.data<float>() + c * 210, channels[c].data<float>(), 210 * sizeof(float)), 0)
+        << "channel " << c;
+
+  // Channels 1 and 3 missing, the label truncated: the error names channel 1, whichever finishes first.
+  const std::vector<std::string> broken = {files[0], (folder_ / "missing_0001.nii.gz").string(), files[2],
+                                           (folder_ / "missing_0003.nii.gz").string()};
+  std::ofstream(folder_ / "cut.nii.gz", std::ios::binary) << "\x1f\x8b";
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    try {
+      read_nifti_case("case", broken, (folder_ / "cut.nii.gz").string());
+      ADD_FAILURE() << "missing channel files accepted";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("missing_0001.nii.gz"), std::string::npos) << e.what();
+    }
+  }
+  // Good channels and a broken label: the label's error.
+  try {
+    read_nifti_case("case", files, (folder_ / "cut.nii.gz").string());
+    ADD_FAILURE() << "a truncated label accepted";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.nii.gz"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(PreprocessDataset, TwoDimensionalNiftiGetsSimpleItkSpacing) {
