@@ -38,6 +38,10 @@ const Command kCommands[] = {
      run_accumulate_crossval},
     {"find-best", "choose the best configuration or ensemble on the cross-validation; inference instructions",
      run_find_best},
+    {"export-model", "pack a dataset's trained models into a zip archive (nnUNetv2_export_model_to_zip)",
+     run_export_model},
+    {"install-model", "install a model archive into the results folder (nnUNetv2_install_pretrained_model_from_zip)",
+     run_install_model},
     {"version", "print the version and what this build contains", run_version},
     {"help", "this text; `nnuc help COMMAND` is `nnuc COMMAND --help`", run_help},
 };

@@ -2,7 +2,9 @@
 # Model selection end to end on the CPU: `nnuc synth --preset tiny` -> `nnuc plan -c 2d 3d_fullres` ->
 # `nnuc train` of both configurations, all 5 folds, with --npz and a very short schedule -> `nnuc
 # find-best` -> the commands of inference_instructions.txt (predict [+ ensemble] + postprocess) run
-# on a test case of imagesTs/ -> outputs with the input's geometry -> `nnuc evaluate` against labelsTs.
+# on a test case of imagesTs/ -> outputs with the input's geometry -> `nnuc evaluate` against labelsTs
+# -> `nnuc export-model` / `nnuc install-model` (and Python's zipfile) -> the installed model predicts
+# the same bytes.
 #   find_best_e2e_test.sh PATH_TO_NNUC
 # The networks train for 1 epoch of 3 iterations, so the chosen model is whichever scores best by
 # chance; the test checks the pipeline, not the Dice. About 2-3 minutes of 2 cores, most of it the
@@ -102,6 +104,39 @@ run "$work/evaluate.log" "$nnuc" evaluate -r "$work/raw/Dataset900_Tiny/labelsTs
   -djfile "$work/raw/Dataset900_Tiny/dataset.json" --chill -np 2
 [ -s "$work/out/final_pp/summary.json" ] || fail "nnuc evaluate wrote no summary.json"
 grep -q "$test_case" "$work/out/final_pp/summary.json" || fail "summary.json does not name $test_case"
+
+# Model sharing: export-model, then install-model into another results root and nnU-Net's own way
+# (Python's zipfile.extractall); predictions from the installed model equal the original's bytes.
+run "$work/export.log" "$nnuc" export-model -d 900 -c 2d 3d_fullres -o "$work/models.zip"
+python3 - "$work/models.zip" <<'EOF' || fail "the model archive"
+import sys, zipfile
+archive = zipfile.ZipFile(sys.argv[1])
+assert archive.testzip() is None, "a member with a bad CRC"
+names = set(archive.namelist())
+for configuration in ("2d", "3d_fullres"):
+    model = f"Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__{configuration}/"
+    for fold in range(5):
+        for file in ("checkpoint_final.nnuc", "debug.json", "progress.png", "validation/summary.json"):
+            assert model + f"fold_{fold}/{file}" in names, model + f"fold_{fold}/{file}"
+    for file in ("plans.json", "dataset.json", "crossval_results_folds_0_1_2_3_4/summary.json"):
+        assert model + file in names, model + file
+assert "Dataset900_Tiny/inference_information.json" in names
+assert any(name.startswith("Dataset900_Tiny/ensembles/ensemble___") for name in names), "no ensemble"
+assert not any(name.endswith(".npz") for name in names), "probabilities exported"
+archive.extractall(sys.argv[1] + ".extracted")
+EOF
+run "$work/install.log" "$nnuc" install-model "$work/models.zip" -o "$work/installed"
+grep -q "model folder: $work/installed/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d" "$work/install.log" ||
+  fail "install-model did not name the 2d model folder: $(cat "$work/install.log")"
+diff -r "$work/installed" "$work/models.zip.extracted" >/dev/null ||
+  fail "install-model and Python's zipfile extracted different trees"
+run "$work/predict_original.log" "$nnuc" predict -i "$work/input" -o "$work/out/original_2d" -d 900 -c 2d --device cpu -q
+run "$work/predict_installed.log" "$nnuc" predict -i "$work/input" -o "$work/out/installed_2d" \
+  -m "$work/installed/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d" --device cpu -q
+cmp -s "$work/out/original_2d/$test_case.nii.gz" "$work/out/installed_2d/$test_case.nii.gz" ||
+  fail "the installed model predicts other bytes than the original"
+expect 2 "nnuc export-model of an untrained configuration" -- "$nnuc" export-model -d 900 -o "$work/all.zip"
+contains "3d_lowres has no trained model" "nnuc export-model in strict mode: the message"
 
 # An ensemble of a folder without probabilities is a usage error naming the folder.
 mkdir -p "$work/empty"
