@@ -125,6 +125,10 @@ class Trainer {
   int load_state(const std::string& path);
   // --continue: load_state(checkpoint_to_continue(folder)) when there is one; returns its path.
   std::optional<std::string> resume();
+  // Fine-tuning (nn/pretrained_weights.h): the network's weights but its segmentation heads from a
+  // checkpoint of another training (nnuc's .nnuc or nnU-Net's .pth), before the first epoch. Training
+  // then starts at epoch 0 with a fresh optimizer. requires: no epoch trained yet (not after a resume).
+  void load_pretrained_weights(const std::string& path);
 
   // Trains the remaining epochs, then writes checkpoint_final and removes checkpoint_latest.
   void run();

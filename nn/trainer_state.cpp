@@ -9,6 +9,7 @@
 
 #include "data/dataset/atomic_file.h"
 #include "nn/checkpoint.h"
+#include "nn/pretrained_weights.h"
 #include "nn/trainer.h"
 #include "nn/training_state.h"
 
@@ -133,6 +134,15 @@ int Trainer::load_state(const std::string& path) {
     log_line("Note: the checkpoint was trained with " + activations + " activations, training continues with " +
              dtype_name(config_.activations) + " (weights and optimizer state are f32 in both)");
   return epoch_;
+}
+
+void Trainer::load_pretrained_weights(const std::string& path) {
+  NNUC_CHECK(epoch_ == 0, path,
+             ": pretrained weights initialize a training that has not started; this one is at epoch ", epoch_,
+             " (a run continued from a checkpoint keeps its own weights)");
+  const int copied = nn::load_pretrained_weights(*network_, path);
+  log_line("Pretrained weights from " + path + ": " + std::to_string(copied) +
+           " parameter tensors copied; the segmentation heads keep their initialization");
 }
 
 std::optional<std::string> Trainer::resume() {

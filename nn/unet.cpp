@@ -112,6 +112,10 @@ UNet::UNet(const Context& ctx, const UNetConfig& config, DType dtype, std::uint6
   }
 }
 
+bool is_segmentation_head(const std::string& parameter_name) {
+  return parameter_name.rfind("decoder.", 0) == 0 && parameter_name.find(".seg_head.") != std::string::npos;
+}
+
 Var UNet::run_block(Tape& tape, Module* block, const Var& x) {
   if (config_.encoder == EncoderKind::Plain) return static_cast<ConvNormAct*>(block)->forward(tape, x);
   return static_cast<BasicBlockD*>(block)->forward(tape, x);

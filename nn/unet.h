@@ -62,4 +62,8 @@ class UNet : public Module {
 // Closed-form parameter count of a configuration (what UNet(config).parameter_count() must equal).
 std::int64_t unet_parameter_count(const UNetConfig& config);
 
+// True for the parameters of a segmentation head (decoder.J.seg_head.*: the 1x1 convolutions to the
+// classes, nnU-Net's decoder.seg_layers), which fine-tuning from pretrained weights leaves alone.
+bool is_segmentation_head(const std::string& parameter_name);
+
 }  // namespace nnuc::nn

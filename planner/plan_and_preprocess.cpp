@@ -15,6 +15,8 @@
 #include "data/preprocess/nifti_case.h"
 #include "data/preprocess/preprocess_dataset.h"
 #include "kernels/core/error.h"
+#include "planner/model_folder.h"
+#include "planner/plans_read.h"
 
 namespace nnuc::planner {
 
@@ -438,6 +440,76 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
                      std::to_string(result.ground_truth_unchanged) + " already up to date");
   }
   result.preprocessing_seconds = seconds_since(preprocessing_start);
+  return result;
+}
+
+PlanAndPreprocessResult preprocess_with_plans(const PreprocessWithPlansOptions& options) {
+  NNUC_CHECK(!options.raw_dataset_folder.empty() && !options.preprocessed_root.empty(),
+             "preprocess_with_plans: the raw dataset folder and the preprocessed root are required");
+  const std::string dataset_name = folder_name(options.raw_dataset_folder);
+  const fs::path output_folder = fs::path(options.preprocessed_root) / dataset_name;
+  PlanAndPreprocessResult result;
+  result.output_folder = output_folder.string();
+  result.plans_file = (output_folder / (options.plans_name + ".json")).string();
+  NNUC_CHECK(fs::is_regular_file(result.plans_file), result.plans_file,
+             ": no such plans file (nnuc plan writes nnUNetPlans.json; nnuc move-plans writes moved plans)");
+  const PlansFile plans = read_plans_file(result.plans_file);
+  result.plans = plans.plans;
+  const std::string raw_dataset_json = (fs::path(options.raw_dataset_folder) / "dataset.json").string();
+  const data::DatasetJson dataset_json = data::load_dataset_json(raw_dataset_json);
+  const std::vector<data::RawCase> cases = data::find_training_cases(options.raw_dataset_folder, dataset_json);
+  NNUC_CHECK(!cases.empty(), "no training cases in ", options.raw_dataset_folder);
+
+  // The configurations, checked before anything is written.
+  auto in_plans = [&plans](const std::string& name) {
+    for (const ResolvedConfiguration& configuration : plans.configurations)
+      if (configuration.name == name) return true;
+    return false;
+  };
+  std::vector<std::string> names;
+  if (options.configurations.empty()) {
+    for (const char* name : {"2d", "3d_fullres", "3d_lowres"})
+      if (in_plans(name)) names.emplace_back(name);
+  } else {
+    for (const std::string& name : options.configurations) {
+      const std::string data_of = name == "3d_cascade_fullres" ? "3d_fullres" : name;
+      plans.configuration(data_of);  // InvalidInput naming the file and listing what it holds
+      if (std::find(names.begin(), names.end(), data_of) == names.end()) names.push_back(data_of);
+    }
+  }
+  NNUC_CHECK(!names.empty(), result.plans_file, ": holds none of 2d, 3d_fullres, 3d_lowres; name one with -c");
+  std::vector<std::pair<const ResolvedConfiguration*, data::PreprocessingPlan>> work;
+  for (const std::string& name : names) {
+    const ResolvedConfiguration& configuration = plans.configuration(name);
+    data::PreprocessingPlan plan = preprocessing_plan_from_plans(plans, configuration, dataset_json);
+    plan.sampling_classes =
+        data::classes_for_sampling(dataset_json.all_labels(), dataset_json.foreground_regions(),
+                                   dataset_json.has_regions(), dataset_json.ignore_label().has_value());
+    work.emplace_back(&configuration, std::move(plan));
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  create_output_folder(output_folder);
+  for (const auto& [configuration, plan] : work) {
+    ConfigurationOutcome outcome;
+    outcome.name = configuration->name;
+    outcome.plan = configuration->plan;
+    outcome.folder = (output_folder / configuration->plan.data_identifier).string();
+    if (options.log) options.log("preprocessing " + outcome.name + " into " + outcome.folder);
+    data::RunOptions run;
+    run.workers = options.workers;
+    const std::vector<std::string> written = data::preprocess_dataset(
+        cases.size(),
+        [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); }, plan,
+        outcome.folder, run);
+    outcome.cases_preprocessed = written.size();
+    result.configurations.push_back(outcome);
+  }
+  copy_file_atomic(raw_dataset_json, (output_folder / "dataset.json").string());
+  const fs::path splits = fs::path(options.raw_dataset_folder) / "splits_final.json";
+  if (fs::is_regular_file(splits)) copy_file_atomic(splits.string(), (output_folder / "splits_final.json").string());
+  copy_ground_truth_segmentations(cases, dataset_json.file_ending, output_folder / "gt_segmentations", result);
+  result.preprocessing_seconds = seconds_since(start);
   return result;
 }
 

@@ -98,6 +98,27 @@ struct PlanAndPreprocessResult {
 // and value. A dataset that fails verification is not an exception: result.refused.
 PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& options);
 
+// nnU-Net's nnUNetv2_preprocess: the preprocessing of an existing plans file (written by nnuc plan,
+// by nnU-Net, or moved from another dataset by nnuc move-plans) without planning again.
+struct PreprocessWithPlansOptions {
+  std::string raw_dataset_folder;          // dataset.json, imagesTr/, labelsTr/
+  std::string preprocessed_root;           // ROOT/<the raw folder's name>/ holds the plans and the output
+  std::string plans_name = "nnUNetPlans";  // ROOT/NAME/<plans_name>.json
+  // Configurations to preprocess; empty: 2d, 3d_fullres and 3d_lowres, those the plans hold (nnU-Net's
+  // default). Named ones must be in the plans; 3d_cascade_fullres stands for 3d_fullres's data.
+  std::vector<std::string> configurations;
+  int workers = 0;                              // cases in parallel; 0: hardware threads
+  std::function<void(const std::string&)> log;  // progress lines for people (optional)
+};
+
+// The plans' own preprocessing per configuration (planner/model_folder.h: preprocessing_plan_from_plans;
+// CT normalization with the plans' foreground_intensity_properties_per_channel, which moved plans
+// carry over from the source dataset, as nnU-Net does) into ROOT/NAME/<data_identifier>/, then
+// dataset.json (and splits_final.json when the raw folder has one) and gt_segmentations/ as nnuc plan
+// writes them. For plans planned from this dataset the case files equal those of nnuc plan. result
+// holds output_folder, plans_file, configurations (those preprocessed) and the ground truth counts.
+PlanAndPreprocessResult preprocess_with_plans(const PreprocessWithPlansOptions& options);
+
 // The preprocessing of one planned configuration: transpose, target spacing, per-channel
 // normalization (CT with the fingerprint's foreground statistics), resampling orders, and the
 // classes whose locations are stored for foreground oversampling.

@@ -49,6 +49,8 @@ int run_accumulate_crossval(int argc, char** argv);
 int run_find_best(int argc, char** argv);
 int run_export_model(int argc, char** argv);
 int run_install_model(int argc, char** argv);
+int run_preprocess(int argc, char** argv);
+int run_move_plans(int argc, char** argv);
 
 // Runs a command and turns what it throws into a message on stderr and an exit code: InvalidInput 2,
 // InternalError (or anything that is not a std::exception) 3, any other exception 1. The message starts

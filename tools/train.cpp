@@ -86,7 +86,7 @@ std::string command_line(int argc, char** argv) {
 int run_train(int argc, char** argv) {
   std::vector<std::string> positional;
   std::string preprocessed, plans_or_folder = "nnUNetPlans", configuration, fold, results, trainer = "nnUNetTrainer";
-  std::string device = cuda_available() ? "cuda" : "cpu", activations;
+  std::string device = cuda_available() ? "cuda" : "cpu", activations, pretrained_weights;
   int epochs = 0, iterations = 250, validation_iterations = 50, workers = 2;
   std::uint64_t seed = 0;
   bool resume = false, resume_nnunet = false, deterministic = false, quiet = false;
@@ -130,6 +130,10 @@ int run_train(int argc, char** argv) {
       ->check(in_range(0, 1000000));
   cli.flag("--continue", resume, "continue from checkpoint_final, else _latest, else _best of the fold");
   cli.flag("--c", resume_nnunet, "nnU-Net's spelling of --continue");
+  cli.option("-pretrained_weights,--pretrained-weights", pretrained_weights,
+             "fine-tuning: initialize the network from this checkpoint (nnuc's .nnuc or nnU-Net's .pth) except\n"
+             "its segmentation heads; the plans must have the same topology (nnuc move-plans). Not with --continue")
+      ->type_name("FILE");
   cli.option("--seed", seed, "seed of the network initialization and of every batch (default 0)")->type_name("N");
   cli.flag("--deterministic", deterministic,
            "CUDA: only cuDNN algorithms that cuDNN reports deterministic, chosen by its heuristics\n"
@@ -145,6 +149,9 @@ int run_train(int argc, char** argv) {
   cli.exit_codes("trained", "runtime failure (unreadable data, training diverged, ...)");
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
 
+  NNUC_CHECK(
+      pretrained_weights.empty() || !(resume || resume_nnunet),
+      "nnuc train: -pretrained_weights and --continue exclude each other (a continued run keeps its own weights)");
   planner::TrainingSetupOptions options;
   options.plans_name = plans_or_folder;
   if (std::filesystem::is_regular_file(std::filesystem::path(plans_or_folder) / "dataset.json")) {
@@ -215,6 +222,7 @@ int run_train(int argc, char** argv) {
                   {"batch_size", setup.pipeline.batch_size},
                   {"configuration", configuration},
                   {"fold", fold}};
+  if (!pretrained_weights.empty()) config.debug["pretrained_weights"] = pretrained_weights;
   if (const char* kill_at = std::getenv("NNUC_TEST_KILL_AT")) config.test_kill_at = kill_at;
 
   ProgressLine progress(isatty(STDERR_FILENO) != 0 && !quiet);
@@ -235,6 +243,7 @@ int run_train(int argc, char** argv) {
       if (!training.resume())
         callbacks.log("No checkpoint in " + setup.fold_folder + " to continue from: training starts at epoch 0");
     }
+    if (!pretrained_weights.empty()) training.load_pretrained_weights(pretrained_weights);
     training.run();
     progress.clear();
     if (!quiet) {

@@ -115,7 +115,7 @@ std::string nnunet_parameter_name(const UNetConfig& config, const std::string& n
   return {};
 }
 
-void load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, const std::string& source) {
+int load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, const std::string& source, bool pretrained) {
   std::vector<std::string> problems;
   // Canonical name -> (tensor, the name it came under).
   std::map<std::string, std::pair<const Tensor*, std::string>> tensors;
@@ -139,6 +139,7 @@ void load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, cons
   std::vector<Assignment> assignments;
   std::set<std::string> claimed;
   for (const NamedParameter& parameter : network.parameters()) {
+    if (pretrained && is_segmentation_head(parameter.name)) continue;
     const std::string torch_name = nnunet_parameter_name(network.config(), parameter.name);
     const std::vector<std::int64_t> expected = torch_shape(parameter.var->value().shape(), dim);
     const auto found = tensors.find(torch_name);
@@ -158,7 +159,7 @@ void load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, cons
     assignments.push_back({parameter.var, &tensor});
   }
   for (const auto& [canonical, entry] : tensors) {
-    if (claimed.count(canonical) == 0) {
+    if (claimed.count(canonical) == 0 && !pretrained) {
       problems.push_back("unexpected tensor '" + entry.second + "' " + shape_text(dims_of(entry.first->shape())) +
                          " (no parameter of nnuc's " +
                          (network.config().encoder == EncoderKind::Plain ? "PlainConvUNet" : "ResidualEncoderUNet") +
@@ -186,6 +187,7 @@ void load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, cons
     NNUC_CHECK(host.dtype() == target.dtype(), source, ": nnuc parameters are f32 or f64, got ", target.describe());
     target.copy_from(host, Context::cpu());
   }
+  return static_cast<int>(assignments.size());
 }
 
 }  // namespace nnuc::nn

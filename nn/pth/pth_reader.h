@@ -91,7 +91,11 @@ class UNet;
 // (Cout, k..., Cin); 2-d networks get D = 1); aliases must hold the same values as what they alias.
 // Throws InvalidInput naming `source_for_errors`, before any parameter is written, listing every
 // tensor that is missing, unexpected, mis-shaped (both shapes) or an alias with other values.
-// Defined in nn/pth/nnunet_weights.cpp.
-void load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, const std::string& source_for_errors);
+// With `pretrained` (fine-tuning, nnU-Net's load_pretrained_weights): the segmentation heads
+// (decoder.J.seg_head, nnU-Net's '.seg_layers.') keep their values and tensors no parameter takes
+// are ignored; every other parameter must still be there with its shape.
+// Returns the number of parameters written. Defined in nn/pth/nnunet_weights.cpp.
+int load_nnunet_weights(UNet& network, const NnunetCheckpoint& checkpoint, const std::string& source_for_errors,
+                        bool pretrained = false);
 
 }  // namespace nnuc::nn

@@ -17,15 +17,6 @@ trap 'rm -rf "$work"' EXIT
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export nnUNet_raw="$work/raw" nnUNet_preprocessed="$work/pp" nnUNet_results="$work/results"
 source "$(dirname "$0")/../support/cli_expect.sh"
-run() {  # run LOG COMMAND...: the command's output goes to LOG, shown when it fails
-  local log="$1"
-  shift
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 20 "$log"
-    echo "FAIL: $*"
-    exit 1
-  fi
-}
 
 run "$work/synth.log" "$nnuc" synth --preset tiny -o "$work/raw/Dataset900_Tiny"
 run "$work/plan.log" "$nnuc" plan -d 900 -c 2d 3d_fullres -q

@@ -32,6 +32,16 @@ contains() {  # contains TEXT DESCRIPTION: the last expect's output has TEXT
   fi
 }
 
+run() {  # run LOG COMMAND...: a setup step that must succeed; its output goes to LOG, shown when it fails
+  local log="$1"
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 20 "$log"
+    echo "FAIL: $*"
+    exit 1
+  fi
+}
+
 same_file() {  # same_file A B DESCRIPTION: A and B have the same bytes
   cmp -s "$1" "$2" || fail "$3: $1 differs from $2"
 }
