@@ -1,7 +1,9 @@
 #include "planner/plan_and_preprocess.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -374,6 +376,21 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
   planner_options.dataset_name = dataset_name;
   planner_options.preset = preset;
   planner_options.gpu_memory_target_gb = result.budget.budget.gpu_memory_gb;
+  if (options.plans_name) {
+    const std::string& name = *options.plans_name;
+    NNUC_CHECK(!name.empty() && name.front() != '.' &&
+                   std::all_of(name.begin(), name.end(),
+                               [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-' || c == '.'; }),
+               "plans name '", name,
+               "': expected letters, digits, '_', '-' and '.' (it names <name>.json and the "
+               "data folders <name>_<configuration>)");
+  }
+  if (options.overwrite_target_spacing)
+    for (double spacing : *options.overwrite_target_spacing)
+      NNUC_CHECK(spacing > 0 && std::isfinite(spacing), "overwrite_target_spacing ", spacing,
+                 ": expected three positive spacings in mm");
+  planner_options.plans_name = options.plans_name;
+  planner_options.overwrite_target_spacing = options.overwrite_target_spacing;
   std::unique_ptr<MemoryModel> model;
   const ExactMemoryModel* exact_model = nullptr;
   if (exact) {

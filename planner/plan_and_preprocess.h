@@ -18,6 +18,7 @@
 // Every file is written atomically (temp file in the same folder, then rename).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -51,7 +52,13 @@ struct PlanAndPreprocessOptions {
   std::string dataset_name;                   // default: the raw folder's (or the fingerprint's folder's) name
   std::vector<std::string> configurations;    // to preprocess; empty: all. Plans always hold all.
   std::string planner = "ExperimentPlanner";  // preset name (planner_preset_by_name)
-  std::optional<double> gpu_memory_gb;        // --gpu-memory; default: resolve_memory_budget's rule
+  // nnU-Net's -overwrite_plans_name: the plans file <name>.json and the data identifiers <name>_<config>
+  // (default: the preset's plans name, nnUNetPlans for ExperimentPlanner).
+  std::optional<std::string> plans_name;
+  // nnU-Net's -overwrite_target_spacing: 3d_fullres's target spacing in the fingerprint's axis order
+  // (the raw arrays' (a0, a1, a2)) instead of the rule's.
+  std::optional<std::array<double, 3>> overwrite_target_spacing;
+  std::optional<double> gpu_memory_gb;  // --gpu-memory; default: resolve_memory_budget's rule
   MemoryModelKind memory_model = MemoryModelKind::exact;
   Device modelled_device = Device::CUDA;  // exact model: the device whose memory is modelled
   // false: plan only (--no-preprocess, nnU-Net's --no_pp; no gt_segmentations/ either).

@@ -28,8 +28,9 @@ std::string format_bytes_gib(std::uint64_t bytes) {
 
 int run_plan(int argc, char** argv) {
   planner::PlanAndPreprocessOptions options;
-  std::string dataset_id, memory_model = "exact", model_device = "cuda";
+  std::string dataset_id, memory_model = "exact", model_device = "cuda", plans_name;
   std::vector<std::string> configurations;
+  std::vector<double> target_spacing;
   std::vector<int> workers;
   double gpu_memory_gb = 0;
   bool no_preprocess = false, no_verify = false, verify_asked = false, quiet = false;
@@ -41,7 +42,8 @@ int run_plan(int argc, char** argv) {
       "fingerprint, plans the 2d, 3d_fullres and (for large images) 3d_lowres configurations under a memory\n"
       "budget and preprocesses them. Writes PREPROCESSED_DIR/DatasetXXX_Name/{dataset.json,\n"
       "dataset_fingerprint.json, nnUNetPlans.json, <data_identifier>/CASE.nnuc, gt_segmentations/}.\n"
-      "nnU-Net's spellings (-gpu_memory_target, --no_pp, --clean, --verify_dataset_integrity, -pl, -np, -c)\n"
+      "nnU-Net's spellings (-gpu_memory_target, --no_pp, --clean, --verify_dataset_integrity, -pl, -np, -c,\n"
+      "-overwrite_plans_name, -overwrite_target_spacing)\n"
       "are accepted, so scripts written for nnUNetv2_plan_and_preprocess work.\n");
   cli.option("-i", options.raw_dataset_folder, "the raw dataset folder (dataset.json, imagesTr/, labelsTr/)")
       ->type_name("DIR");
@@ -72,6 +74,15 @@ int run_plan(int argc, char** argv) {
   cli.option("--planner,-pl", options.planner,
              "ExperimentPlanner (default), ResEncUNetPlanner, nnUNetPlannerResEncM|L|XL (M, L, XL)")
       ->type_name("NAME");
+  cli.option("-overwrite_plans_name,--plans-name", plans_name,
+             "plans name: writes <NAME>.json and data folders <NAME>_<configuration> (default nnUNetPlans,\n"
+             "or the -pl preset's)")
+      ->type_name("NAME");
+  cli.option("-overwrite_target_spacing,--target-spacing", target_spacing,
+             "3d_fullres target spacing in mm, in the raw arrays' axis order (nnU-Net's), instead of the\n"
+             "fingerprint's rule; give a plans name too so the default plans are not replaced")
+      ->type_name("S0 S1 S2")
+      ->expected(3);
   cli.flag("--no-preprocess,--no_pp", no_preprocess, "plan only (no preprocessing, no gt_segmentations/)");
   cli.flag("--clean", options.clean,
            "extract the fingerprint anew (default: reuse dataset_fingerprint.json when\n"
@@ -102,6 +113,9 @@ int run_plan(int argc, char** argv) {
   options.memory_model = planner::memory_model_kind_from_name(memory_model);
   options.modelled_device = model_device == "cuda" ? Device::CUDA : Device::CPU;
   options.preprocess = !no_preprocess;
+  if (!plans_name.empty()) options.plans_name = plans_name;
+  if (!target_spacing.empty())
+    options.overwrite_target_spacing = {target_spacing[0], target_spacing[1], target_spacing[2]};
   options.verify = !no_verify;
   for (int count : workers) options.workers = std::max(options.workers, count);
   NNUC_CHECK(!(verify_asked && !options.verify), "--verify_dataset_integrity and --no-verify contradict each other");

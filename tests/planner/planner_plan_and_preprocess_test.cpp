@@ -284,6 +284,40 @@ TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
   EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
 }
 
+// nnU-Net's -overwrite_plans_name and -overwrite_target_spacing: another plans file with its own data
+// identifiers, 3d_fullres at the given spacing (in the raw axis order, transposed into the plans').
+TEST(PlanAndPreprocess, PlansNameAndTargetSpacingOverrides) {
+  TempFolder root;
+  const fs::path fixture = fixtures::fixtures_dir() / "spleen_ct_like";
+  PlanAndPreprocessOptions options;
+  options.fingerprint_file = (fixture / "dataset_fingerprint.json").string();
+  options.dataset_json_file = (fixture / "dataset.json").string();
+  options.preprocessed_root = root.path();
+  options.dataset_name = "Dataset909_spleen_ct_like";
+  options.memory_model = MemoryModelKind::nnunet;
+  options.plans_name = "nnUNetPlans_2mm";
+  options.overwrite_target_spacing = std::array<double, 3>{2.5, 2.0, 1.5};
+  const PlanAndPreprocessResult result = plan_and_preprocess(options);
+  const fs::path folder = root / "Dataset909_spleen_ct_like";
+  EXPECT_EQ(result.plans_file, (folder / "nnUNetPlans_2mm.json").string());
+  EXPECT_FALSE(fs::exists(folder / "nnUNetPlans.json"));
+  const nlohmann::ordered_json written = data::read_json_file((folder / "nnUNetPlans_2mm.json").string());
+  EXPECT_EQ(written["plans_name"], "nnUNetPlans_2mm");
+  EXPECT_EQ(written["configurations"]["3d_fullres"]["data_identifier"], "nnUNetPlans_2mm_3d_fullres");
+  EXPECT_EQ(written["configurations"]["2d"]["data_identifier"], "nnUNetPlans_2mm_2d");
+  const std::vector<int> forward = written["transpose_forward"].get<std::vector<int>>();
+  const std::array<double, 3> raw{2.5, 2.0, 1.5};
+  const std::vector<double> spacing = written["configurations"]["3d_fullres"]["spacing"].get<std::vector<double>>();
+  ASSERT_EQ(spacing.size(), 3u);
+  for (int axis = 0; axis < 3; ++axis) EXPECT_DOUBLE_EQ(spacing[axis], raw[forward[axis]]) << axis;
+
+  options.plans_name = "../escape";
+  EXPECT_ERROR_MENTIONS(plan_and_preprocess(options), "plans name '../escape'");
+  options.plans_name = std::nullopt;
+  options.overwrite_target_spacing = std::array<double, 3>{1.0, -1.0, 1.0};
+  EXPECT_ERROR_MENTIONS(plan_and_preprocess(options), "expected three positive spacings");
+}
+
 // A run from a fingerprint checks both inputs before it writes anything: refused, it leaves the output
 // folder (here a valid fingerprint beside the plans made from it) exactly as it was, and the error
 // names the file the user passed.
