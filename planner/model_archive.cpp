@@ -11,6 +11,7 @@
 #include <set>
 
 #include "data/dataset/atomic_file.h"
+#include "data/export/zip_error.h"
 #include "kernels/core/error.h"
 #include "planner/model_selection.h"
 
@@ -22,14 +23,6 @@ namespace fs = std::filesystem;
 
 constexpr zip_uint64_t kMaxMembers = 1u << 20;  // a results tree of a few datasets holds thousands
 constexpr std::size_t kCopyChunk = 1u << 20;
-
-std::string zip_error_text(int code) {
-  zip_error_t error;
-  zip_error_init_with_code(&error, code);
-  std::string text = zip_error_strerror(&error);
-  zip_error_fini(&error);
-  return text;
-}
 
 bool is_file(const fs::path& path) {
   std::error_code error;
@@ -221,7 +214,7 @@ ModelExportResult export_model_zip(const std::string& results_root, const std::s
   // libzip writes the archive to a temp file next to zip_path and renames it on zip_close.
   int code = 0;
   Archive archive(zip_open(zip_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code), discard);
-  if (!archive) NNUC_THROW(IoError, zip_path, ": cannot create the archive: ", zip_error_text(code));
+  if (!archive) NNUC_THROW(IoError, zip_path, ": cannot create the archive: ", data::zip_error_text(code));
   for (const auto& [file, name] : list.files()) {
     zip_source_t* source = zip_source_file(archive.get(), file.c_str(), 0, -1);
     if (source == nullptr) NNUC_THROW(IoError, file.string(), ": cannot be read: ", zip_strerror(archive.get()));
@@ -242,7 +235,7 @@ ModelExportResult export_model_zip(const std::string& results_root, const std::s
 ModelInstallResult install_model_zip(const std::string& zip_path, const std::string& results_root) {
   int code = 0;
   Archive archive(zip_open(zip_path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code), discard);
-  if (!archive) NNUC_THROW(IoError, zip_path, ": cannot be read as a zip archive: ", zip_error_text(code));
+  if (!archive) NNUC_THROW(IoError, zip_path, ": cannot be read as a zip archive: ", data::zip_error_text(code));
   const zip_int64_t count = zip_get_num_entries(archive.get(), 0);
   NNUC_CHECK(count > 0, zip_path, ": the archive is empty");
   NNUC_CHECK(static_cast<zip_uint64_t>(count) <= kMaxMembers, zip_path, ": ", count, " members; at most ", kMaxMembers,

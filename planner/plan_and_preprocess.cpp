@@ -43,6 +43,12 @@ void copy_file_atomic(const std::string& from, const std::string& to) {
   data::write_file_atomic(to, data::read_file_text(from));
 }
 
+// The classes whose locations are stored for foreground oversampling (labels or regions of dataset.json).
+std::vector<data::ClassSpec> sampling_classes_of(const data::DatasetJson& dataset) {
+  return data::classes_for_sampling(dataset.all_labels(), dataset.foreground_regions(), dataset.has_regions(),
+                                    dataset.ignore_label().has_value());
+}
+
 void create_output_folder(const fs::path& folder) {
   std::error_code error;
   fs::create_directories(folder, error);
@@ -254,8 +260,7 @@ data::PreprocessingPlan preprocessing_plan_for(const Plans& plans, const Configu
   const ResamplingSettings& seg_resampling = configuration.resampling_seg;
   plan.data_resampling = {data_resampling.order, data_resampling.order_z, data_resampling.force_separate_z};
   plan.seg_resampling = {seg_resampling.order, seg_resampling.order_z, seg_resampling.force_separate_z};
-  plan.sampling_classes = data::classes_for_sampling(dataset.all_labels(), dataset.foreground_regions(),
-                                                     dataset.has_regions(), dataset.ignore_label().has_value());
+  plan.sampling_classes = sampling_classes_of(dataset);
   return plan;
 }
 
@@ -499,9 +504,7 @@ PlanAndPreprocessResult preprocess_with_plans(const PreprocessWithPlansOptions& 
   for (const std::string& name : names) {
     const ResolvedConfiguration& configuration = plans.configuration(name);
     data::PreprocessingPlan plan = preprocessing_plan_from_plans(plans, configuration, dataset_json);
-    plan.sampling_classes =
-        data::classes_for_sampling(dataset_json.all_labels(), dataset_json.foreground_regions(),
-                                   dataset_json.has_regions(), dataset_json.ignore_label().has_value());
+    plan.sampling_classes = sampling_classes_of(dataset_json);
     work.emplace_back(&configuration, std::move(plan));
   }
 

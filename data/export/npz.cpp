@@ -11,6 +11,7 @@
 #include <set>
 
 #include "data/dataset/atomic_file.h"
+#include "data/export/zip_error.h"
 #include "kernels/core/error.h"
 #include "kernels/core/nvtx.h"
 
@@ -112,11 +113,7 @@ struct ReadArchive {
     int code = 0;
     zip = zip_open(file.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
     if (zip == nullptr) {
-      zip_error_t error;
-      zip_error_init_with_code(&error, code);
-      const std::string message = zip_message(&error);
-      zip_error_fini(&error);
-      NNUC_THROW(IoError, "cannot read .npz '", file, "': ", message);
+      NNUC_THROW(IoError, "cannot read .npz '", file, "': ", zip_error_text(code));
     }
   }
   ~ReadArchive() {

@@ -7,19 +7,13 @@
 #include <limits>
 #include <map>
 
+#include "data/export/zip_error.h"
+
 namespace nnuc::nn {
 
 namespace {
 
 zip_t* as_zip(void* archive) { return static_cast<zip_t*>(archive); }
-
-std::string zip_error_text(int code) {
-  zip_error_t error;
-  zip_error_init_with_code(&error, code);
-  std::string text = zip_error_strerror(&error);
-  zip_error_fini(&error);
-  return text;
-}
 
 Shape shape_of(const std::vector<std::int64_t>& size) {
   switch (size.size()) {
@@ -79,7 +73,7 @@ ZipArchive::ZipArchive(const std::string& path) : path_(path) {
   int code = 0;
   archive_ = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
   if (archive_ == nullptr) {
-    NNUC_THROW(IoError, path, ": cannot be read as a zip archive (torch.save's format): ", zip_error_text(code),
+    NNUC_THROW(IoError, path, ": cannot be read as a zip archive (torch.save's format): ", data::zip_error_text(code),
                code == ZIP_ER_NOZIP
                    ? " (files written by PyTorch before 1.6 are not zip archives and are not supported)"
                    : "");
