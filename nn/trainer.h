@@ -92,6 +92,9 @@ struct TrainerConfig {
   // it saved), "checkpoint_write:KIND:E" (while writing checkpoint KIND of epoch E: a truncated temp
   // file is left beside it, as a crash mid-write leaves), "after_checkpoint:KIND:E". Empty: none.
   std::string test_kill_at;
+  // nnU-Net's --disable_checkpointing: no checkpoint file is written (best, latest or final); the
+  // logs, progress.png and debug.json are. The trained weights stay in memory (Trainer::weights).
+  bool checkpointing = true;
 };
 
 constexpr int kTestKillExitCode = 86;
@@ -134,6 +137,9 @@ class Trainer {
   void run();
 
   UNet& network() { return *network_; }
+  // The network's parameters as host f32 copies, by nnuc parameter name (what a checkpoint holds):
+  // for the final validation of a run without checkpoints.
+  std::vector<std::pair<std::string, Tensor>> weights() const;
   SGD& optimizer() { return *optimizer_; }
   const TrainingLog& log() const { return log_; }
   int epoch() const { return epoch_; }  // epochs done

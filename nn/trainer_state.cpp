@@ -63,7 +63,19 @@ void Trainer::test_kill(const std::string& point) {
   ::_exit(kTestKillExitCode);  // a test hook: end like a killed process, no unwinding, no flushing
 }
 
+std::vector<std::pair<std::string, Tensor>> Trainer::weights() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const NamedParameter& parameter : network_->parameters()) {
+    out.emplace_back(parameter.name, parameter.var->value().to_cpu());
+  }
+  return out;
+}
+
 void Trainer::save(const std::string& kind) {
+  if (!config_.checkpointing) {
+    log_line("No checkpoint written, checkpointing is disabled");
+    return;
+  }
   const std::string path = checkpoint_path(config_.output_folder, kind);
   TrainingState state;
   state.epoch = epoch_;

@@ -75,6 +75,7 @@ FinalValidationResult run_final_validation(const TrainingSetup& setup, const Tra
   folder_options.folds = {training.fold};
   folder_options.checkpoint = options.checkpoint;
   folder_options.configuration = training.configuration;
+  folder_options.in_memory_fold = options.weights;
   auto model =
       std::make_shared<const nn::PredictorModel>(read_model_folder(setup.output_base, folder_options), options.device);
   nn::PredictOptions predict_options;

@@ -10,15 +10,19 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "nn/predict/predictor.h"
+#include "planner/model_folder.h"
 #include "planner/plans_read_training.h"
 
 namespace nnuc::planner {
 
 struct FinalValidationOptions {
   std::string checkpoint = "checkpoint_final";  // --val_best: checkpoint_best
+  // The trained weights in memory (nnuc train --disable_checkpointing): `checkpoint` is not read.
+  std::optional<FoldWeights> weights;
   Device device = Device::CPU;
   bool save_probabilities = false;  // nnU-Net's --npz
   bool mixed_precision = true;      // CUDA: bf16 activations

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "data/preprocess/fingerprint.h"
@@ -46,18 +47,41 @@ std::string configuration_from_folder_name(const fs::path& folder) {
   return at == std::string::npos ? std::string() : name.substr(at + 2);
 }
 
-struct FoldWeights {
-  std::vector<std::pair<std::string, Tensor>> weights;
-  std::vector<int> mirror_axes;
-  bool has_mirror_axes = false;
-  std::string trainer_name;
-};
-
 std::vector<std::pair<std::string, Tensor>> parameters_of(nn::UNet& network) {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const nn::NamedParameter& parameter : network.parameters())
     out.emplace_back(parameter.name, parameter.var->value());
   return out;
+}
+
+// The network's parameters, in its order, from `find` (name -> tensor or nullptr); each must exist
+// with the parameter's shape and dtype. `source` starts the error messages.
+std::vector<std::pair<std::string, Tensor>> matching_weights(
+    const nn::UNetConfig& config, const std::function<const Tensor*(const std::string&)>& find,
+    const std::string& source) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  nn::UNet network(Context::cpu(), config, DType::f32, 0);
+  for (auto& [name, target] : parameters_of(network)) {
+    const Tensor* value = find(name);
+    NNUC_CHECK(value != nullptr, source, " has no tensor '", name, "'");
+    NNUC_CHECK(value->shape() == target.shape() && value->dtype() == target.dtype() && value->device() == Device::CPU,
+               source, ": tensor '", name, "' is ", value->describe(), " but the network expects ", target.describe());
+    out.emplace_back(name, *value);
+  }
+  return out;
+}
+
+FoldWeights checked_in_memory_fold(const FoldWeights& given, const nn::UNetConfig& config, const std::string& folder) {
+  FoldWeights fold = given;
+  fold.weights = matching_weights(
+      config,
+      [&](const std::string& name) -> const Tensor* {
+        for (const auto& [key, value] : given.weights)
+          if (key == name) return &value;
+        return nullptr;
+      },
+      "the in-memory weights for " + folder);
+  return fold;
 }
 
 FoldWeights read_fold(const fs::path& checkpoint, const nn::UNetConfig& config) {
@@ -80,14 +104,8 @@ FoldWeights read_fold(const fs::path& checkpoint, const nn::UNetConfig& config) 
   found.erase("deep_supervision");
   NNUC_CHECK(expected == found, path, ": checkpoint holds network ", found.dump(), " but plans.json and dataset.json ",
              "describe ", expected.dump());
-  nn::UNet network(Context::cpu(), config, DType::f32, 0);
-  for (auto& [name, target] : parameters_of(network)) {
-    const Tensor* value = stored.find(name);
-    NNUC_CHECK(value != nullptr, path, ": checkpoint has no tensor '", name, "'");
-    NNUC_CHECK(value->shape() == target.shape() && value->dtype() == target.dtype(), path, ": tensor '", name, "' is ",
-               value->describe(), " but the network expects ", target.describe());
-    fold.weights.emplace_back(name, *value);
-  }
+  fold.weights = matching_weights(
+      config, [&](const std::string& name) { return stored.find(name); }, path + ": checkpoint");
   if (stored.metadata.contains("inference_allowed_mirroring_axes") &&
       stored.metadata["inference_allowed_mirroring_axes"].is_array()) {
     fold.mirror_axes = stored.metadata["inference_allowed_mirroring_axes"].get<std::vector<int>>();
@@ -174,7 +192,12 @@ nn::PredictorModelSpec read_model_folder(const std::string& folder, const ModelF
 
   // The folds: as asked, or every fold_* folder holding the checkpoint.
   std::vector<std::pair<std::string, fs::path>> folds;
-  if (options.folds.empty()) {
+  if (options.in_memory_fold) {
+    NNUC_CHECK(options.folds.size() == 1 && !options.configuration.empty(), "model folder ", folder,
+               ": in-memory weights need exactly one fold and the configuration, got ", options.folds.size(),
+               " folds and configuration '", options.configuration, "'");
+    folds.emplace_back(options.folds.front(), fs::path());
+  } else if (options.folds.empty()) {
     std::vector<std::string> found;
     for (const fs::directory_entry& entry : fs::directory_iterator(root))
       if (entry.is_directory() && entry.path().filename().string().rfind("fold_", 0) == 0 &&
@@ -225,7 +248,8 @@ nn::PredictorModelSpec read_model_folder(const std::string& folder, const ModelF
   spec.mirror_axes = nn::inference_mirror_axes(patch);
   bool mirror_axes_set = false;
   for (const auto& [fold, checkpoint] : folds) {
-    FoldWeights weights = read_fold(checkpoint, spec.network);
+    FoldWeights weights = options.in_memory_fold ? checked_in_memory_fold(*options.in_memory_fold, spec.network, folder)
+                                                 : read_fold(checkpoint, spec.network);
     if (weights.has_mirror_axes && !mirror_axes_set) {
       spec.mirror_axes = weights.mirror_axes;
       spec.trainer_name = weights.trainer_name;

@@ -4,7 +4,9 @@
 // nn/pth/pth_reader.h: a zip archive and a validated subset of pickle, never executed).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/dataset/dataset_json.h"
@@ -15,11 +17,22 @@
 
 namespace nnuc::planner {
 
+// One fold's weights (nnuc parameter names, host f32) and what its checkpoint says about prediction.
+struct FoldWeights {
+  std::vector<std::pair<std::string, Tensor>> weights;
+  std::vector<int> mirror_axes;  // inference_allowed_mirroring_axes
+  bool has_mirror_axes = false;  // false: the plans' rule (nn::inference_mirror_axes)
+  std::string trainer_name;
+};
+
 struct ModelFolderOptions {
   std::vector<std::string> folds;               // empty: every fold_* folder holding the checkpoint
   std::string checkpoint = "checkpoint_final";  // nnU-Net's -chk; ".nnuc" is tried before ".pth" when
                                                 // the name has no extension
   std::string configuration;                    // empty: from the checkpoint, else the folder's name
+  // The weights of the one fold in `folds`, already in memory (the final validation of
+  // nnuc train --disable_checkpointing): no checkpoint is looked for or read; `configuration` is required.
+  std::optional<FoldWeights> in_memory_fold;
 };
 
 // Reads and checks plans.json, dataset.json and the folds' checkpoints. Errors (InvalidInput /

@@ -17,7 +17,7 @@ int run_help(int argc, char** argv);
 // Every command, in the order `nnuc help` lists them: name, one-line summary, handler. A new command
 // is its file tools/<name>.cpp (handler declared in tools/commands.h) and one line here.
 const Command kCommands[] = {
-    {"demo", "the main job on the bundled tiny synthetic dataset: synth, plan + preprocess, self-check", run_demo},
+    {"demo", "the main job on the bundled tiny synthetic dataset: plan, train, predict, evaluate", run_demo},
     {"selfcheck", "run every kernel on CPU (and CUDA when present) against references", run_selfcheck},
     {"verify", "check a raw dataset (-i RAW_DATASET_DIR or -d ID); all problems listed", run_verify},
     {"synth", "write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)", run_synth},

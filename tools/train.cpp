@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/dataset/raw_dataset.h"
@@ -87,10 +89,11 @@ int run_train(int argc, char** argv) {
   std::vector<std::string> positional;
   std::string preprocessed, plans_or_folder = "nnUNetPlans", configuration, fold, results, trainer = "nnUNetTrainer";
   std::string device = cuda_available() ? "cuda" : "cpu", activations, pretrained_weights;
-  int epochs = 0, iterations = 250, validation_iterations = 50, workers = 2;
+  int epochs = 0, iterations = 250, validation_iterations = 50, workers = 2, num_gpus = 1;
   std::uint64_t seed = 0;
   bool resume = false, resume_nnunet = false, deterministic = false, quiet = false;
   bool validation_only = false, validation_best = false, npz = false, skip_validation = false;
+  bool no_checkpoints = false, use_compressed = false;
   CommandLine cli("train",
                   "nnuc train -i PREPROCESSED_DIR -c CONFIGURATION -f FOLD -o RESULTS_DIR [options]\n"
                   "       nnuc train DATASET CONFIGURATION FOLD [options]   ($nnUNet_preprocessed, $nnUNet_results)",
@@ -145,10 +148,23 @@ int run_train(int argc, char** argv) {
   cli.flag("--val_best", validation_best, "final validation with checkpoint_best instead of checkpoint_final");
   cli.flag("--npz", npz, "final validation also writes probabilities (validation/CASE.npz + CASE.json) for ensembling");
   cli.flag("--no-final-validation", skip_validation, "skip the final validation after training");
+  cli.flag("--disable_checkpointing,--disable-checkpointing", no_checkpoints,
+           "write no checkpoint (best, latest or final); the final validation uses the trained weights in\n"
+           "memory. For trying things out; such a run can be neither continued nor used by nnuc predict");
+  cli.option("-num_gpus", num_gpus, "GPUs for this fold (nnuc: 1; train folds in parallel on several GPUs instead)")
+      ->type_name("N")
+      ->check(in_range(1, 1024));
+  cli.flag("--use_compressed", use_compressed,
+           "accepted for nnU-Net's scripts: nnuc's preprocessed cases are never compressed (memory-mapped as stored)");
   cli.flag("-q,--quiet", quiet, "no log lines on stdout (the log files are written all the same)");
   cli.exit_codes("trained", "runtime failure (unreadable data, training diverged, ...)");
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
 
+  NNUC_CHECK(num_gpus == 1, "nnuc train: -num_gpus ", num_gpus,
+             ": nnuc trains a fold on one GPU (no distributed data parallel); to use several GPUs, train folds in "
+             "parallel, one per GPU (CUDA_VISIBLE_DEVICES=K nnuc train ...)");
+  NNUC_CHECK(!(no_checkpoints && validation_best && !validation_only),
+             "nnuc train: --val_best validates with checkpoint_best, which --disable_checkpointing does not write");
   NNUC_CHECK(
       pretrained_weights.empty() || !(resume || resume_nnunet),
       "nnuc train: -pretrained_weights and --continue exclude each other (a continued run keeps its own weights)");
@@ -212,6 +228,7 @@ int run_train(int argc, char** argv) {
   config.trainer_name = trainer;
   config.init_args = setup.init_args;
   config.inference_allowed_mirroring_axes = setup.mirror_axes;
+  config.checkpointing = !no_checkpoints;
   config.debug = {{"nnuc_version", "0.1.0"},
                   {"command_line", command_line(argc, argv)},
                   {"training_cases", setup.split.train.size()},
@@ -237,6 +254,7 @@ int run_train(int argc, char** argv) {
   callbacks.progress = [&](const nn::TrainerProgress& p) {
     progress.update(p, config.iterations_per_epoch, config.validation_iterations);
   };
+  std::optional<planner::FoldWeights> trained;  // --disable_checkpointing: the weights to validate
   if (!validation_only) {
     nn::Trainer training(ctx, config, nn::pipeline_data(ctx, setup.pipeline), callbacks);
     if (resume || resume_nnunet) {
@@ -246,14 +264,23 @@ int run_train(int argc, char** argv) {
     if (!pretrained_weights.empty()) training.load_pretrained_weights(pretrained_weights);
     training.run();
     progress.clear();
+    if (no_checkpoints) {
+      trained.emplace();
+      trained->weights = training.weights();
+      trained->mirror_axes = setup.mirror_axes;
+      trained->has_mirror_axes = true;
+      trained->trainer_name = trainer;
+    }
     if (!quiet) {
-      std::printf("final checkpoint: %s\n", nn::checkpoint_path(setup.fold_folder, "final").c_str());
+      if (!no_checkpoints)
+        std::printf("final checkpoint: %s\n", nn::checkpoint_path(setup.fold_folder, "final").c_str());
       if (training.best_ema()) std::printf("best EMA pseudo Dice: %.4f\n", *training.best_ema());
     }
   }
   if (skip_validation && !validation_only) return kExitSuccess;
   planner::FinalValidationOptions validation;
   validation.checkpoint = validation_best ? "checkpoint_best" : "checkpoint_final";
+  validation.weights = std::move(trained);
   validation.device = cuda ? Device::CUDA : Device::CPU;
   validation.save_probabilities = npz;
   validation.mixed_precision = activations == "bf16";

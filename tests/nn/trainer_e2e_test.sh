@@ -120,4 +120,27 @@ code=$?
 { [ "$code" -ne 0 ] && grep -q "no_such_model" "$work/nomodel.log"; } ||
   fail "a missing model folder: exit $code, $(cat "$work/nomodel.log")"
 
+# --disable_checkpointing (nnU-Net's flag): no checkpoint file, and the final validation uses the
+# weights in memory: its summary equals that of the same run (same seed, same schedule) with
+# checkpoints, whose validation reads checkpoint_final from disk.
+short=(-i "$work/pp/Dataset900_Tiny" -c 2d -f 0 --device cpu --epochs 2 --iters-per-epoch 5 --val-iters 2 --seed 1)
+expect_usage_error "one GPU" "${short[@]}" -o "$work/r_usage" -num_gpus 2
+expect_usage_error "checkpoint_best" "${short[@]}" -o "$work/r_usage" --disable_checkpointing --val_best
+run "$work/nockpt.log" "$nnuc" train "${short[@]}" -o "$work/r_nockpt" --disable_checkpointing -num_gpus 1
+run "$work/ckpt.log" "$nnuc" train "${short[@]}" -o "$work/r_ckpt"
+nockpt="$work/r_nockpt/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d/fold_0"
+ckpt="$work/r_ckpt/Dataset900_Tiny/nnUNetTrainer__nnUNetPlans__2d/fold_0"
+ls "$nockpt"/checkpoint_* >/dev/null 2>&1 && fail "--disable_checkpointing wrote $(ls "$nockpt"/checkpoint_*)"
+grep -q "No checkpoint written, checkpointing is disabled" "$nockpt"/training_log_*.txt ||
+  fail "the text log does not say that checkpointing is disabled"
+[ -s "$nockpt/progress.png" ] || fail "--disable_checkpointing: no progress.png"
+[ -s "$ckpt/checkpoint_final.nnuc" ] || fail "the run with checkpoints has no checkpoint_final.nnuc"
+python3 - "$nockpt/validation/summary.json" "$ckpt/validation/summary.json" <<'EOF2' || failures=$((failures + 1))
+import json, sys
+memory, disk = (json.load(open(f)) for f in sys.argv[1:])
+metrics = lambda summary: [case["metrics"] for case in summary["metric_per_case"]]
+assert len(metrics(memory)) > 0 and metrics(memory) == metrics(disk), "the in-memory validation differs from checkpoint_final's"
+print(f"--disable_checkpointing: final validation equal to checkpoint_final's (Dice {memory['foreground_mean']['Dice']:.3f})")
+EOF2
+
 finish "train end to end"
