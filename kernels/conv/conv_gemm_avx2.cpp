@@ -8,7 +8,9 @@
 // B loads, 6 broadcasts and 12 FMAs (2 FMA pipes: 6 cycles), so it runs near the FMA peak. A panel with at most 8 live
 // columns (Co or Ci of 1-8) runs a 12 x 8 tile instead (1 B load, 12 broadcasts, 12 FMAs per K step): the 6 x 16 tile
 // would spend at least half its FMAs on the panel's zero padding. On CPUs with AVX-512 the panels of 9-16 columns run a
-// 12 x 16 tile of zmm registers instead (one accumulator per row, twice the FLOPs per instruction).
+// 12 x 16 tile of zmm registers instead (one accumulator per row, twice the FLOPs per instruction), and two
+// adjacent panels (a whole one and 1-16 more columns) a 12 x 32 tile (two accumulators per row, each A
+// broadcast feeding two FMAs).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -150,6 +152,23 @@ NNUC_AVX2_FMA void micro_tile_rows(std::int64_t rows, std::int64_t kc, const flo
 
 #define NNUC_AVX512 __attribute__((target("avx512f")))
 
+// The current A element of R rows a_row apart, addressed from one pointer per three rows: row 3g + j
+// is bases[g][j * a_row], which x86 addresses as base + index * 4 or * 8 with a_row in one register.
+// Twelve rows then need four pointers and one index instead of twelve offsets, which do not fit in
+// the general registers beside the loop's other pointers (the compiler spilled them to the stack).
+template <int R>
+struct RowTriples {
+  static constexpr int kGroups = (R + 2) / 3;
+  const float* bases[kGroups];
+  RowTriples(const float* a, std::int64_t a_row) {
+    for (int g = 0; g < kGroups; ++g) bases[g] = a + 3 * g * a_row;
+  }
+  float at(int r, std::int64_t a_row) const { return bases[r / 3][(r % 3) * a_row]; }
+  void advance(std::int64_t a_k) {
+    for (int g = 0; g < kGroups; ++g) bases[g] += a_k;
+  }
+};
+
 // AVX-512: C[0:R, 0:cols] (+)= sum_k A[0:R, k] B[k, 0:16] with one zmm accumulator per row (a whole
 // 16-column panel). Per K step 1 B load and R broadcast FMAs: 12 rows keep both FMA ports busy. The
 // panel is zero-padded, so B is always loaded whole; only C is masked (Edge: the first `cols` columns).
@@ -160,11 +179,12 @@ NNUC_AVX512 void micro_tile_avx512(std::int64_t kc, const float* a, std::int64_t
   __m512 sum[R];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_ps();
+  RowTriples<R> rows(a, a_row);
   for (std::int64_t step = 0; step < kc; ++step) {
     const __m512 b_row = _mm512_loadu_ps(b);
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) sum[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_row]), b_row, sum[r]);
-    a += a_k;
+    for (int r = 0; r < R; ++r) sum[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows.at(r, a_row)), b_row, sum[r]);
+    rows.advance(a_k);
     b += b_k;
   }
   const __mmask16 mask = Edge ? static_cast<__mmask16>((1u << cols) - 1) : static_cast<__mmask16>(0xFFFF);
@@ -185,6 +205,56 @@ NNUC_AVX512 void micro_tile_rows_avx512(std::int64_t rows, std::int64_t kc, cons
       return micro_tile_rows_avx512<R - 1, Edge>(rows, kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
   }
   micro_tile_avx512<R, Edge>(kc, a, a_row, a_k, b, b_k, c, c_row, accumulate, cols);
+}
+
+// AVX-512, two panels at once: C[0:R, 0:16 + cols] (+)= sum_k A[0:R, k] [B0 | B1][k, :] with two zmm
+// accumulators per row (B0 a whole panel; B1's first `cols` columns are live, the rest zero padding).
+// Per K step 2 B loads and R broadcasts feed 2R FMAs: at 12 rows 14 loads per 24 FMAs, where the
+// one-panel tile needs 13 per 12 and so waits on the two load ports; here the FMA ports set the pace,
+// and each A element is read once per 32 columns instead of once per 16. Every element's products
+// are summed in the same order as in the other tiles (the same bits).
+template <int R, bool Edge>
+NNUC_AVX512 void micro_tile_pair_avx512(std::int64_t kc, const float* a, std::int64_t a_row, std::int64_t a_k,
+                                        const float* b0, const float* b1, std::int64_t b_k, float* c,
+                                        std::int64_t c_row, bool accumulate, int cols) {
+  __m512 left[R], right[R];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) left[r] = right[r] = _mm512_setzero_ps();
+  RowTriples<R> rows(a, a_row);
+  for (std::int64_t step = 0; step < kc; ++step) {
+    const __m512 b_left = _mm512_loadu_ps(b0), b_right = _mm512_loadu_ps(b1);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512 value = _mm512_set1_ps(rows.at(r, a_row));
+      left[r] = _mm512_fmadd_ps(value, b_left, left[r]);
+      right[r] = _mm512_fmadd_ps(value, b_right, right[r]);
+    }
+    rows.advance(a_k);
+    b0 += b_k;
+    b1 += b_k;
+  }
+  const __mmask16 mask = Edge ? static_cast<__mmask16>((1u << cols) - 1) : static_cast<__mmask16>(0xFFFF);
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * c_row;
+    if (accumulate) {
+      left[r] = _mm512_add_ps(left[r], _mm512_loadu_ps(row));
+      right[r] = _mm512_add_ps(right[r], _mm512_maskz_loadu_ps(mask, row + kGemmPanelWidth));
+    }
+    _mm512_storeu_ps(row, left[r]);
+    _mm512_mask_storeu_ps(row + kGemmPanelWidth, mask, right[r]);
+  }
+}
+
+template <int R, bool Edge>
+NNUC_AVX512 void micro_tile_pair_rows_avx512(std::int64_t rows, std::int64_t kc, const float* a, std::int64_t a_row,
+                                             std::int64_t a_k, const float* b0, const float* b1, std::int64_t b_k,
+                                             float* c, std::int64_t c_row, bool accumulate, int cols) {
+  if constexpr (R > 1) {
+    if (rows < R)
+      return micro_tile_pair_rows_avx512<R - 1, Edge>(rows, kc, a, a_row, a_k, b0, b1, b_k, c, c_row, accumulate, cols);
+  }
+  micro_tile_pair_avx512<R, Edge>(kc, a, a_row, a_k, b0, b1, b_k, c, c_row, accumulate, cols);
 }
 
 // Copies B[k0 : k0 + kc, n0 : n0 + cols] (plain layout) into a zero-padded kc x 16 panel.
@@ -231,7 +301,7 @@ NNUC_AVX2_FMA void pack_a(const float* a, std::int64_t a_k, std::int64_t rows, s
 
 NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k, GemmA a, GemmB b, float* c,
                                  std::int64_t c_row, bool accumulate) {
-  alignas(32) float panel[kKc * kGemmPanelWidth];  // a plain B micro-panel, packed (16 KB)
+  alignas(64) float panel[2 * kKc * kGemmPanelWidth];  // up to two plain B micro-panels, packed (2 x 16 KB)
   const bool pack_a_block = a.row_stride == 1 && a.k_stride != 1;
   static_assert(kMc % kMrNarrow == 0 && kMrNarrow % kMr == 0, "packed micro panels hold whole tiles");
   alignas(32) float a_block[kMc * kKc];  // a column-major A block, packed (72 KB)
@@ -245,19 +315,30 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
     for (std::int64_t m0 = 0; m0 < m; m0 += mc) {
       const std::int64_t m_end = std::min(m, m0 + mc);
       if (pack_a_block) pack_a(a.data + m0 + k0 * a.k_stride, a.k_stride, m_end - m0, kc, a_block);
-      for (std::int64_t n0 = 0; n0 < n; n0 += kGemmPanelWidth) {
+      for (std::int64_t n0 = 0; n0 < n;) {
         const int cols = static_cast<int>(std::min(kGemmPanelWidth, n - n0));
+        // AVX-512: a whole panel followed by at least one more column runs as a pair (the 12 x 32 tile);
+        // pair_cols: the live columns of the second panel.
+        const bool pair = avx512 && n - n0 > kGemmPanelWidth;
+        const int pair_cols = pair ? static_cast<int>(std::min(kGemmPanelWidth, n - n0 - kGemmPanelWidth)) : 0;
         const float* b_panel = panel;
+        const float* b_next = nullptr;
         if (b.packed) {
           b_panel = b.data + ((n0 / kGemmPanelWidth) * k + k0) * kGemmPanelWidth;
+          if (pair) b_next = b_panel + k * kGemmPanelWidth;
         } else {
           pack_panel(b.data + k0 * b.k_stride + n0, b.k_stride, kc, cols, panel);
+          if (pair) {
+            b_next = panel + kKc * kGemmPanelWidth;
+            pack_panel(b.data + k0 * b.k_stride + n0 + kGemmPanelWidth, b.k_stride, kc, pair_cols,
+                       panel + kKc * kGemmPanelWidth);
+          }
         }
         // Narrow panels (at most 8 live columns) take the one-accumulator-per-row tile, 12 rows at a time.
         const bool narrow = cols <= 8;
         // Narrow panels stay on the 256-bit tile with AVX-512 too: the same instructions per row, and a
         // zmm FMA is never cheaper than a ymm one (half as many per cycle on CPUs with one 512-bit unit).
-        const bool zmm = avx512 && !narrow;
+        const bool zmm = avx512 && (!narrow || pair);
         const std::int64_t row_step = narrow || zmm ? kMrNarrow : kMr;
         for (std::int64_t i0 = m0; i0 < m_end; i0 += row_step) {
           const std::int64_t rows = std::min(row_step, m_end - i0);
@@ -270,7 +351,13 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
           const std::int64_t a_k = pack_a_block ? kMrNarrow : a.k_stride;
           float* c_tile = c + i0 * c_row + n0;
           const std::int64_t b_k = kGemmPanelWidth;
-          if (zmm && cols == kGemmPanelWidth) {
+          if (pair && pair_cols == kGemmPanelWidth) {
+            micro_tile_pair_rows_avx512<kMrNarrow, false>(rows, kc, a_tile, a_row, a_k, b_panel, b_next, b_k, c_tile,
+                                                          c_row, add, pair_cols);
+          } else if (pair) {
+            micro_tile_pair_rows_avx512<kMrNarrow, true>(rows, kc, a_tile, a_row, a_k, b_panel, b_next, b_k, c_tile,
+                                                         c_row, add, pair_cols);
+          } else if (zmm && cols == kGemmPanelWidth) {
             micro_tile_rows_avx512<kMrNarrow, false>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add,
                                                      cols);
           } else if (zmm) {
@@ -288,6 +375,7 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
             micro_tile_rows<kMr, false, true>(rows, kc, a_tile, a_row, a_k, b_panel, b_k, c_tile, c_row, add, cols);
           }
         }
+        n0 += pair ? 2 * kGemmPanelWidth : kGemmPanelWidth;
       }
     }
   }

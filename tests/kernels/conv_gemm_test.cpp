@@ -1,9 +1,10 @@
 // The AVX2 + FMA GEMM behind the f32 CPU convolutions (kernels/conv/conv_gemm.h) against a double
 // reference, over every micro-tile path: full 16-column panels, edge panels of 9-15 columns, narrow
-// panels of 1-8 columns (the one-accumulator tile, 12 rows from a row-major or a packed A),
-// row counts that leave every remainder, K beyond one K block, A row-major and column-major (packed
-// per block), B packed and plain, C written and accumulated into; the AVX-512 tiles bit for bit equal
-// to the AVX2 ones where the CPU has AVX-512. Skipped on CPUs without AVX2.
+// panels of 1-8 columns (the one-accumulator tile, 12 rows from a row-major or a packed A), pairs of
+// panels (AVX-512: a whole panel and 1-16 more columns), row counts that leave every remainder, K
+// beyond one K block, A row-major and column-major (packed per block), B packed and plain, C written
+// and accumulated into; the AVX-512 tiles bit for bit equal to the AVX2 ones where the CPU has
+// AVX-512. Skipped on CPUs without AVX2.
 #include "kernels/conv/conv_gemm.h"
 
 #include <gtest/gtest.h>
@@ -89,7 +90,7 @@ void check(std::int64_t m, std::int64_t n, std::int64_t k, Layout layout, std::m
 TEST(ConvGemmAvx2, EveryMicroTilePathMatchesADoubleReference) {
   if (!has_avx2_fma()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
   std::mt19937 random(std::random_device{}());
-  const std::int64_t columns[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 20, 24, 32, 40};
+  const std::int64_t columns[] = {1, 3, 4, 7, 8, 9, 15, 16, 17, 20, 24, 32, 33, 40, 48, 72};
   const std::int64_t rows[] = {1, 5, 6, 7, 11, 12, 13, 25, 73, 330};
   const std::int64_t depths[] = {1, 27, 300};
   for (const std::int64_t n : columns)
