@@ -165,6 +165,21 @@ std::vector<double> durations(const TrainingLog& log) {
   return out;
 }
 
+// Encodes `surface` as PNG in memory and writes it to `path` atomically.
+void write_surface_png(cairo_surface_t* surface, const std::string& path) {
+  cairo_surface_flush(surface);
+  std::string png;
+  const cairo_status_t status = cairo_surface_write_to_png_stream(
+      surface,
+      [](void* closure, const unsigned char* bytes, unsigned int length) {
+        static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(bytes), length);
+        return CAIRO_STATUS_SUCCESS;
+      },
+      &png);
+  if (status != CAIRO_STATUS_SUCCESS) NNUC_THROW(IoError, "cannot draw ", path, ": ", cairo_status_to_string(status));
+  data::write_file_atomic(path, png);
+}
+
 }  // namespace
 
 void draw_progress_png(const TrainingLog& log, const std::string& path) {
@@ -205,17 +220,32 @@ void draw_progress_png(const TrainingLog& log, const std::string& path) {
   rate.plot(lr, lr_range);
   rate.legend({&lr});
 
+  write_surface_png(surface.get(), path);
+}
+
+void write_png_rgb(const std::string& path, const std::vector<std::uint8_t>& rgb, std::int64_t height,
+                   std::int64_t width) {
+  NNUC_CHECK(height > 0 && width > 0 && height <= 32767 && width <= 32767, "cannot write ", path, ": a picture of ",
+             height, " x ", width, " pixels (expected 1 to 32767 each: cairo's limit)");
+  NNUC_CHECK(rgb.size() == static_cast<std::size_t>(height * width * 3), "write_png_rgb: ", rgb.size(), " bytes for ",
+             height, " x ", width, " RGB pixels");
+  const std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface(
+      cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
+      cairo_surface_destroy);
+  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS)
+    NNUC_THROW(IoError, "cannot write ", path, ": ", cairo_status_to_string(cairo_surface_status(surface.get())));
   cairo_surface_flush(surface.get());
-  std::string png;
-  const cairo_status_t status = cairo_surface_write_to_png_stream(
-      surface.get(),
-      [](void* closure, const unsigned char* bytes, unsigned int length) {
-        static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(bytes), length);
-        return CAIRO_STATUS_SUCCESS;
-      },
-      &png);
-  if (status != CAIRO_STATUS_SUCCESS) NNUC_THROW(IoError, "cannot draw ", path, ": ", cairo_status_to_string(status));
-  data::write_file_atomic(path, png);
+  unsigned char* pixels = cairo_image_surface_get_data(surface.get());
+  const int stride = cairo_image_surface_get_stride(surface.get());
+  for (std::int64_t y = 0; y < height; ++y) {
+    auto* row = reinterpret_cast<std::uint32_t*>(pixels + y * stride);
+    for (std::int64_t x = 0; x < width; ++x) {
+      const std::uint8_t* rgb_pixel = rgb.data() + (y * width + x) * 3;
+      row[x] = 0xFF000000u | (std::uint32_t{rgb_pixel[0]} << 16) | (std::uint32_t{rgb_pixel[1]} << 8) | rgb_pixel[2];
+    }
+  }
+  cairo_surface_mark_dirty(surface.get());
+  write_surface_png(surface.get(), path);
 }
 
 }  // namespace nnuc::nn

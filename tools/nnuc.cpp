@@ -41,6 +41,8 @@ const Command kCommands[] = {
      run_accumulate_crossval},
     {"find-best", "choose the best configuration or ensemble on the cross-validation; inference instructions",
      run_find_best},
+    {"plot-overlay", "PNG overlays of each training case's labels on its image (nnUNetv2_plot_overlay_pngs)",
+     run_plot_overlay},
     {"export-model", "pack a dataset's trained models into a zip archive (nnUNetv2_export_model_to_zip)",
      run_export_model},
     {"install-model", "install a model archive into the results folder (nnUNetv2_install_pretrained_model_from_zip)",
