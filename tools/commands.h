@@ -45,6 +45,7 @@ int run_evaluate(int argc, char** argv);
 int run_determine_postprocessing(int argc, char** argv);
 int run_postprocess(int argc, char** argv);
 int run_plot_overlay(int argc, char** argv);
+int run_convert_old_dataset(int argc, char** argv);
 int run_ensemble(int argc, char** argv);
 int run_accumulate_crossval(int argc, char** argv);
 int run_find_best(int argc, char** argv);

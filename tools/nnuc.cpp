@@ -22,6 +22,8 @@ const Command kCommands[] = {
     {"verify", "check a raw dataset (-i RAW_DATASET_DIR or -d ID); all problems listed", run_verify},
     {"synth", "write a synthetic nnU-Net raw dataset (--preset tiny|hippocampus|spleen)", run_synth},
     {"convert-msd", "convert a Medical Segmentation Decathlon task to nnU-Net v2's raw format", run_convert_msd},
+    {"convert-old-dataset", "convert an nnU-Net v1 raw dataset to v2 (nnUNetv2_convert_old_nnUNet_dataset)",
+     run_convert_old_dataset},
     {"plan", "verify, fingerprint, plan (exact memory model) and preprocess a dataset", run_plan},
     {"preprocess", "preprocess a dataset with an existing plans file (nnUNetv2_preprocess)", run_preprocess},
     {"move-plans", "reuse a dataset's plans on another, for fine-tuning (nnUNetv2_move_plans_between_datasets)",

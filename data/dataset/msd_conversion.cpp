@@ -46,6 +46,71 @@ std::string channel_path(const std::string& folder, const std::string& base, int
   return (fs::path(folder) / (base + suffix + kMsdEnding)).string();
 }
 
+// One file of a conversion: an image to split into channel files, or a file to copy as it is.
+struct FileJob {
+  std::string source;
+  std::string output_folder;
+  bool split;  // image to split, else a file to copy (same name)
+};
+
+// Runs the jobs on `threads` threads (0: the CPU cores, at most 8). Every job is attempted; the
+// failures are thrown together (IoError listing each file and reason), before any dataset.json is
+// written. Returns the channel files written by the splits.
+int run_file_jobs(const std::vector<FileJob>& jobs, int threads_asked, const char* command) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> channels{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  auto worker = [&]() {
+    for (std::size_t index = next++; index < jobs.size(); index = next++) {
+      const FileJob& job = jobs[index];
+      try {
+        if (job.split) {
+          channels += split_4d_nifti(job.source, job.output_folder);
+        } else {
+          write_file_atomic((fs::path(job.output_folder) / fs::path(job.source).filename()).string(),
+                            read_file_text(job.source));
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failures_mutex);
+        failures.push_back(job.source + ": " + e.what());
+      }
+    }
+  };
+  unsigned threads = threads_asked > 0 ? static_cast<unsigned>(threads_asked)
+                                       : std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
+  threads = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, jobs.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+  if (!failures.empty()) {
+    std::sort(failures.begin(), failures.end());
+    std::string list;
+    for (const std::string& failure : failures) list += "\n  " + failure;
+    NNUC_THROW(IoError, command, ": ", failures.size(), " file(s) failed (no dataset.json written):", list);
+  }
+  return channels.load();
+}
+
+// Throws InvalidInput when dataset id `id` is taken in `roots` (nnU-Net's rule for new datasets).
+void check_id_free(int id, const NnunetRoots& roots, const std::string& how_to_choose) {
+  const std::vector<std::string> taken = find_candidate_datasets(id, roots);
+  if (taken.empty()) return;
+  std::string list;
+  for (const std::string& name : taken) list += (list.empty() ? "" : ", ") + name;
+  NNUC_THROW(InvalidInput, "target dataset id ", id, " is already taken (", list, "); ", how_to_choose,
+             " (checked nnUNet_raw, nnUNet_preprocessed and nnUNet_results)");
+}
+
+nlohmann::ordered_json read_json_document(const std::string& path) {
+  try {
+    return nlohmann::ordered_json::parse(read_file_text(path));
+  } catch (const nlohmann::ordered_json::parse_error& e) {
+    NNUC_THROW(InvalidInput, path, ": not valid JSON: ", e.what());
+  }
+}
+
 }  // namespace
 
 DatasetJson convert_msd_dataset_json(const nlohmann::ordered_json& msd, const std::string& source) {
@@ -133,20 +198,8 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
 
   NnunetRoots roots = options.roots_to_check;
   roots.raw = output_root;
-  const std::vector<std::string> taken = find_candidate_datasets(target_id, roots);
-  if (!taken.empty()) {
-    std::string list;
-    for (const std::string& name : taken) list += (list.empty() ? "" : ", ") + name;
-    NNUC_THROW(InvalidInput, "target dataset id ", target_id, " is already taken (", list,
-               "); choose another id with -overwrite_id (checked nnUNet_raw, nnUNet_preprocessed and nnUNet_results)");
-  }
-  nlohmann::ordered_json msd_json;
-  try {
-    msd_json = nlohmann::ordered_json::parse(read_file_text(json_path));
-  } catch (const nlohmann::ordered_json::parse_error& e) {
-    NNUC_THROW(InvalidInput, json_path, ": not valid JSON: ", e.what());
-  }
-  const DatasetJson json = convert_msd_dataset_json(msd_json, json_path);
+  check_id_free(target_id, roots, "choose another id with -overwrite_id");
+  const DatasetJson json = convert_msd_dataset_json(read_json_document(json_path), json_path);
 
   MsdConversionResult result;
   result.dataset_name = dataset_folder_prefix(target_id) + task_name;
@@ -157,12 +210,7 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
     if (error) NNUC_THROW(IoError, "cannot create '", (target / sub).string(), "': ", error.message());
   }
 
-  struct Job {
-    std::string source;
-    std::string output_folder;
-    bool split;  // image to split, else label to copy
-  };
-  std::vector<Job> jobs;
+  std::vector<FileJob> jobs;
   for (const std::string& file : msd_files((task / "imagesTr").string()))
     jobs.push_back({file, (target / "imagesTr").string(), true});
   result.training_images = static_cast<int>(jobs.size());
@@ -175,40 +223,62 @@ MsdConversionResult convert_msd_dataset(const std::string& task_folder_in, const
     jobs.push_back({file, (target / "labelsTr").string(), false});
   result.labels = static_cast<int>(jobs.size()) - result.training_images - result.test_images;
 
-  std::atomic<std::size_t> next{0};
-  std::atomic<int> channels{0};
-  std::mutex failures_mutex;
-  std::vector<std::string> failures;
-  auto worker = [&]() {
-    for (std::size_t index = next++; index < jobs.size(); index = next++) {
-      const Job& job = jobs[index];
-      try {
-        if (job.split) {
-          channels += split_4d_nifti(job.source, job.output_folder);
-        } else {
-          write_file_atomic((fs::path(job.output_folder) / fs::path(job.source).filename()).string(),
-                            read_file_text(job.source));
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(failures_mutex);
-        failures.push_back(job.source + ": " + e.what());
-      }
+  result.channels_written = run_file_jobs(jobs, options.threads, "convert-msd");
+  save_dataset_json((target / "dataset.json").string(), json);
+  return result;
+}
+
+OldNnunetConversionResult convert_old_nnunet_dataset(const std::string& task_folder_in, const std::string& output_root,
+                                                     const std::string& target_dataset_name,
+                                                     const MsdConversionOptions& options) {
+  std::string task_folder = task_folder_in;
+  while (task_folder.size() > 1 && (task_folder.back() == '/' || task_folder.back() == '\\')) task_folder.pop_back();
+  const fs::path task(task_folder);
+  std::error_code error;
+  for (const char* sub : {"imagesTr", "labelsTr"})
+    NNUC_CHECK(fs::is_directory(task / sub, error), "nnU-Net v1 dataset folder '", task_folder, "': subfolder ", sub,
+               " is missing (expected the Task folder itself, with imagesTr/, labelsTr/ and dataset.json)");
+  const std::string json_path = (task / "dataset.json").string();
+  NNUC_CHECK(fs::is_regular_file(json_path, error), "nnU-Net v1 dataset folder '", task_folder,
+             "': dataset.json is missing");
+  NNUC_CHECK(!output_root.empty(), "convert-old-dataset: no output root (set nnUNet_raw or pass -o DIR)");
+  const std::optional<int> target_id = parse_dataset_id(target_dataset_name);
+  NNUC_CHECK(target_id.has_value() && target_dataset_name.rfind("Dataset", 0) == 0 && target_dataset_name.size() > 11 &&
+                 target_dataset_name[10] == '_',
+             "target dataset name '", target_dataset_name, "': expected DatasetXXX_Name (three digits, e.g. ",
+             "Dataset004_Hippocampus), a name and not a path");
+  const fs::path target = fs::path(output_root) / target_dataset_name;
+  NNUC_CHECK(!fs::exists(target, error), "target dataset ", target.string(),
+             " already exists; remove it first if it is to be replaced (nnU-Net's rule)");
+  NnunetRoots roots = options.roots_to_check;
+  roots.raw = output_root;
+  check_id_free(*target_id, roots, "choose another DatasetXXX_Name");
+
+  // dataset.json: nnU-Net v1's layout is MSD's plus tensorImageSize and numTest, which v2 drops.
+  nlohmann::ordered_json v1 = read_json_document(json_path);
+  NNUC_CHECK(v1.is_object(), json_path, ": expected a JSON object, found ", v1.type_name());
+  v1.erase("tensorImageSize");
+  v1.erase("numTest");
+  const DatasetJson json = convert_msd_dataset_json(v1, json_path);
+
+  OldNnunetConversionResult result;
+  result.dataset_name = target_dataset_name;
+  result.dataset_folder = target.string();
+  std::vector<FileJob> jobs;
+  for (const char* sub : {"imagesTr", "labelsTr", "imagesTs", "labelsTs", "imagesVal", "labelsVal"}) {
+    if (!fs::is_directory(task / sub, error)) continue;
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(task / sub)) {
+      std::error_code status_error;
+      if (!fs::is_regular_file(entry.path(), status_error)) continue;
+      const fs::path folder = target / sub / fs::relative(entry.path().parent_path(), task / sub);
+      fs::create_directories(folder, error);
+      if (error) NNUC_THROW(IoError, "cannot create '", folder.string(), "': ", error.message());
+      jobs.push_back({entry.path().string(), folder.lexically_normal().string(), false});
     }
-  };
-  unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads)
-                                         : std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
-  threads = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, jobs.size())));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
-  if (!failures.empty()) {
-    std::sort(failures.begin(), failures.end());
-    std::string list;
-    for (const std::string& failure : failures) list += "\n  " + failure;
-    NNUC_THROW(IoError, "convert-msd: ", failures.size(), " file(s) failed (no dataset.json written):", list);
   }
-  result.channels_written = channels.load();
+  std::sort(jobs.begin(), jobs.end(), [](const FileJob& a, const FileJob& b) { return a.source < b.source; });
+  result.files_copied = static_cast<int>(jobs.size());
+  run_file_jobs(jobs, options.threads, "convert-old-dataset");
   save_dataset_json((target / "dataset.json").string(), json);
   return result;
 }

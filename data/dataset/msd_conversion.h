@@ -1,4 +1,5 @@
-// Medical Segmentation Decathlon task → nnU-Net v2 raw dataset (nnUNetv2_convert_MSD_dataset).
+// Medical Segmentation Decathlon task → nnU-Net v2 raw dataset (nnUNetv2_convert_MSD_dataset), and an
+// nnU-Net v1 raw dataset → v2 (nnUNetv2_convert_old_nnUNet_dataset, at the end).
 //
 // TaskNN_Name/{dataset.json, imagesTr/, labelsTr/, imagesTs/} becomes
 // <output_root>/DatasetNNN_Name/{dataset.json, imagesTr/, labelsTr/, imagesTs/}:
@@ -50,5 +51,20 @@ int split_4d_nifti(const std::string& file, const std::string& output_folder);
 // dataset.json is written.
 MsdConversionResult convert_msd_dataset(const std::string& task_folder, const std::string& output_root,
                                         const MsdConversionOptions& options = {});
+
+// nnU-Net v1 raw dataset -> nnU-Net v2 (nnUNetv2_convert_old_nnUNet_dataset): the files of imagesTr/,
+// labelsTr/ and, where present, imagesTs/, labelsTs/, imagesVal/, labelsVal/ are copied unchanged
+// (v1 already holds one file per channel) to <output_root>/<target_dataset_name>/; dataset.json is
+// converted as for MSD, with tensorImageSize and numTest dropped too. target_dataset_name must be
+// DatasetXXX_Name; the target folder must not exist and its id must not be taken in any nnU-Net
+// root. Copy failures are thrown together and leave no dataset.json. (overwrite_id is not used.)
+struct OldNnunetConversionResult {
+  std::string dataset_folder;
+  std::string dataset_name;
+  int files_copied = 0;
+};
+OldNnunetConversionResult convert_old_nnunet_dataset(const std::string& task_folder, const std::string& output_root,
+                                                     const std::string& target_dataset_name,
+                                                     const MsdConversionOptions& options = {});
 
 }  // namespace nnuc::data

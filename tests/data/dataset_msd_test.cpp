@@ -1,4 +1,5 @@
-// MSD task → nnU-Net v2 raw dataset conversion, on a small synthetic MSD-style task folder.
+// MSD task → nnU-Net v2 raw dataset conversion, on a small synthetic MSD-style task folder, and an
+// nnU-Net v1 raw dataset → v2 (nnuc convert-old-dataset).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -175,6 +176,66 @@ TEST(MsdConversion, BadInputsNameTheProblem) {
     EXPECT_NE(std::string(e.what()).find("prostate_01.nii.gz"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(raw / "Dataset006_Broken/dataset.json"));
+}
+
+// An nnU-Net v1 raw dataset: channels already split (CASE_0000, CASE_0001), v1's dataset.json.
+std::string make_v1_task(const TempFolder& root, const std::string& name) {
+  const std::string task = root / name;
+  for (const char* sub : {"imagesTr", "labelsTr", "imagesTs", "labelsTs"}) fs::create_directories(task + "/" + sub);
+  const std::array<double, 3> pixdim{0.8, 0.8, 2.5};
+  for (const char* folder : {"Tr", "Ts"}) {
+    const std::string id = std::string(folder) == "Tr" ? "liver_0" : "liver_9";
+    for (const char* channel : {"_0000", "_0001"})
+      testing::write_raw_nifti_f32(task + "/images" + folder + "/" + id + channel + ".nii.gz", {kI, kJ, kK}, pixdim,
+                                   random_volume(kI * kJ * kK));
+    write_nifti_label(task + "/labels" + folder + "/" + id + ".nii.gz",
+                      testing::random_labels(Shape{kK, kJ, kI}, DType::i16, 2),
+                      testing::test_geometry({kK, kJ, kI}, {pixdim[2], pixdim[1], pixdim[0]}));
+  }
+  testing::write_bytes(task + "/dataset.json", R"({"name": "Liver", "description": "v1 task",
+      "tensorImageSize": "3D", "modality": {"0": "CT", "1": "noNorm"}, "labels": {"0": "background", "1": "liver"},
+      "numTraining": 1, "numTest": 1,
+      "training": [{"image": "./imagesTr/liver_0.nii.gz", "label": "./labelsTr/liver_0.nii.gz"}],
+      "test": ["./imagesTs/liver_9.nii.gz"]})");
+  return task;
+}
+
+TEST(OldNnunetConversion, CopiesEveryFolderConvertsDatasetJsonAndVerifies) {
+  TempFolder root, raw;
+  const std::string task = make_v1_task(root, "Task017_Liver");
+  const OldNnunetConversionResult result = convert_old_nnunet_dataset(task + "/", raw.path(), "Dataset117_Liver");
+  EXPECT_EQ(result.dataset_folder, raw / "Dataset117_Liver");
+  EXPECT_EQ(result.files_copied, 6);
+  for (const char* file : {"imagesTr/liver_0_0000.nii.gz", "imagesTr/liver_0_0001.nii.gz", "labelsTr/liver_0.nii.gz",
+                           "imagesTs/liver_9_0000.nii.gz", "imagesTs/liver_9_0001.nii.gz", "labelsTs/liver_9.nii.gz"})
+    EXPECT_EQ(testing::read_bytes(result.dataset_folder + "/" + file), testing::read_bytes(task + "/" + file)) << file;
+  const nlohmann::ordered_json json =
+      nlohmann::ordered_json::parse(testing::read_bytes(result.dataset_folder + "/dataset.json"));
+  EXPECT_EQ(json["channel_names"], (nlohmann::ordered_json{{"0", "CT"}, {"1", "noNorm"}}));
+  EXPECT_EQ(json["labels"], (nlohmann::ordered_json{{"background", 0}, {"liver", 1}}));
+  EXPECT_EQ(json["file_ending"], ".nii.gz");
+  EXPECT_EQ(json["numTraining"], 1);
+  EXPECT_EQ(json["description"], "v1 task");
+  for (const char* dropped : {"modality", "training", "test", "tensorImageSize", "numTest"})
+    EXPECT_FALSE(json.contains(dropped)) << dropped;
+  const VerificationReport report = verify_dataset(result.dataset_folder);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST(OldNnunetConversion, RefusesBadNamesExistingTargetsTakenIdsAndBadJson) {
+  TempFolder root, raw;
+  const std::string task = make_v1_task(root, "Task017_Liver");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Task017_Liver"), "DatasetXXX_Name");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Dataset17_Liver"), "DatasetXXX_Name");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Dataset017_"), "DatasetXXX_Name");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(root / "Task018_Missing", raw.path(), "Dataset018_Missing"),
+                        "imagesTr");
+  convert_old_nnunet_dataset(task, raw.path(), "Dataset017_Liver");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Dataset017_Liver"), "already exists");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Dataset017_Other"), "already taken");
+  testing::write_bytes(task + "/dataset.json", R"({"modality": {"0": "CT"}, "labels": {"background": 0}})");
+  EXPECT_ERROR_MENTIONS(convert_old_nnunet_dataset(task, raw.path(), "Dataset019_Liver"), "labels.background");
+  EXPECT_FALSE(fs::exists(raw / "Dataset019_Liver"));
 }
 
 }  // namespace
