@@ -46,6 +46,11 @@ int run_determine_postprocessing(int argc, char** argv);
 int run_postprocess(int argc, char** argv);
 int run_plot_overlay(int argc, char** argv);
 int run_convert_old_dataset(int argc, char** argv);
+
+// The --verify step of the commands that write a raw dataset (synth, convert-msd, convert-old-dataset):
+// verifies `dataset_folder`, prints the summary, writes the verification record; returns
+// kExitSuccess when the dataset passed, else kExitFailure. Defined in tools/verify.cpp.
+int verify_written_dataset(const std::string& dataset_folder);
 int run_ensemble(int argc, char** argv);
 int run_accumulate_crossval(int argc, char** argv);
 int run_find_best(int argc, char** argv);

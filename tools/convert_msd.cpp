@@ -4,7 +4,6 @@
 #include <string>
 
 #include "data/dataset/msd_conversion.h"
-#include "data/dataset/verification.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -42,11 +41,7 @@ int run_convert_msd(int argc, char** argv) {
   std::printf("nnuc convert-msd: %s -> %s (%d training images, %d test images, %d labels, %d channel files)\n",
               task.c_str(), result.dataset_folder.c_str(), result.training_images, result.test_images, result.labels,
               result.channels_written);
-  if (!verify) return kExitSuccess;
-  const data::VerificationReport report = data::verify_dataset(result.dataset_folder);
-  std::printf("%s", report.summary().c_str());
-  data::write_verification_record(result.dataset_folder, report);
-  return report.ok() ? kExitSuccess : kExitFailure;
+  return verify ? verify_written_dataset(result.dataset_folder) : kExitSuccess;
 }
 
 }  // namespace nnuc::tools

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "data/dataset/msd_conversion.h"
-#include "data/dataset/verification.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -40,11 +39,7 @@ int run_convert_old_dataset(int argc, char** argv) {
       data::convert_old_nnunet_dataset(positional[0], output, positional[1], options);
   std::printf("nnuc convert-old-dataset: %s -> %s (%d files copied)\n", positional[0].c_str(),
               result.dataset_folder.c_str(), result.files_copied);
-  if (!verify) return kExitSuccess;
-  const data::VerificationReport report = data::verify_dataset(result.dataset_folder);
-  std::printf("%s", report.summary().c_str());
-  data::write_verification_record(result.dataset_folder, report);
-  return report.ok() ? kExitSuccess : kExitFailure;
+  return verify ? verify_written_dataset(result.dataset_folder) : kExitSuccess;
 }
 
 }  // namespace nnuc::tools

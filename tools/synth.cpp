@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "data/dataset/raw_dataset.h"
-#include "data/dataset/verification.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -132,11 +131,7 @@ int run_synth(int argc, char** argv) {
   std::printf("nnuc synth: wrote %d training and %d test case(s) (preset %s, seed %llu) to %s\n", config.num_cases,
               config.num_test_cases, config.preset.c_str(), static_cast<unsigned long long>(config.seed),
               output.c_str());
-  if (!verify) return kExitSuccess;
-  const data::VerificationReport report = data::verify_dataset(output);
-  std::printf("%s", report.summary().c_str());
-  data::write_verification_record(output, report);
-  return report.ok() ? kExitSuccess : kExitFailure;
+  return verify ? verify_written_dataset(output) : kExitSuccess;
 }
 
 }  // namespace nnuc::tools

@@ -71,4 +71,11 @@ int run_verify(int argc, char** argv) {
   return report.ok() ? kExitSuccess : kExitFailure;
 }
 
+int verify_written_dataset(const std::string& dataset_folder) {
+  const data::VerificationReport report = data::verify_dataset(dataset_folder);
+  std::printf("%s", report.summary().c_str());
+  data::write_verification_record(dataset_folder, report);
+  return report.ok() ? kExitSuccess : kExitFailure;
+}
+
 }  // namespace nnuc::tools
