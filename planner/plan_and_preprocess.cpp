@@ -193,6 +193,12 @@ void write_fingerprint_source(const std::string& source_path, const std::string&
 
 // ---- gt_segmentations ----
 
+// Whether two paths name the same file (false when either does not exist).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code error;
+  return fs::equivalent(a, b, error);
+}
+
 bool same_file_bytes(const std::string& a, const std::string& b) {
   std::error_code error;
   const auto size_a = fs::file_size(a, error);
@@ -284,7 +290,10 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
              "planning from a fingerprint needs both dataset_fingerprint.json and dataset.json (got ",
              options.fingerprint_file.empty() ? "no fingerprint" : "no dataset.json", ")");
   NNUC_CHECK(!options.preprocessed_root.empty(), "no output folder (PREPROCESSED_DIR) given");
-  NNUC_CHECK(options.workers >= 0, "workers = ", options.workers, ", expected >= 0");
+  NNUC_CHECK(options.workers >= 0 && options.fingerprint_workers >= 0, "workers = ", options.workers,
+             ", fingerprint_workers = ", options.fingerprint_workers, ", expected >= 0");
+  NNUC_CHECK(options.plan || !from_fingerprint,
+             "extracting a fingerprint needs the raw dataset folder, not a fingerprint to plan from");
   const std::vector<std::string> chosen = chosen_configurations(options.configurations);
   const PlannerPreset preset = planner_preset_by_name(options.planner);
 
@@ -337,7 +346,9 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
   if (from_fingerprint) {
     // Nothing is preprocessed; the two files are copied into the output folder once the plans are made.
     load_planning_inputs(options, dataset_json, fingerprint);
-    result.fingerprint_note = "copied from " + options.fingerprint_file;
+    result.fingerprint_note = same_file(options.fingerprint_file, fingerprint_path)
+                                  ? "the output folder's own (" + fingerprint_path + ")"
+                                  : "copied from " + options.fingerprint_file;
   } else {
     create_output_folder(output_folder);
     const std::string raw_dataset_json = (fs::path(options.raw_dataset_folder) / "dataset.json").string();
@@ -357,7 +368,7 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
       const std::string why = existing.why_not.empty() ? "" : " (" + existing.why_not + ")";
       say(options, "extracting the fingerprint of " + std::to_string(cases.size()) + " cases" + why);
       data::RunOptions run;
-      run.workers = options.workers;
+      run.workers = options.fingerprint_workers > 0 ? options.fingerprint_workers : options.workers;
       fingerprint = data::extract_fingerprint(
           cases.size(),
           [&cases](std::size_t i) { return data::read_nifti_case(cases[i].id, cases[i].images, cases[i].label); }, run,
@@ -371,6 +382,7 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
     if (fs::is_regular_file(splits)) copy_file_atomic(splits.string(), (output_folder / "splits_final.json").string());
   }
   result.fingerprint_seconds = seconds_since(fingerprint_start);
+  if (!options.plan) return result;
 
   // ---- Planning ----
   const auto planning_start = std::chrono::steady_clock::now();
@@ -417,8 +429,11 @@ PlanAndPreprocessResult plan_and_preprocess(const PlanAndPreprocessOptions& opti
     // Everything is checked (an existing plans file too): now the inputs join the plans.
     existing_plans_document(result.plans_file);
     create_output_folder(output_folder);
-    copy_file_atomic(options.dataset_json_file, dataset_json_path);
-    copy_file_atomic(options.fingerprint_file, fingerprint_path);
+    // nnU-Net's plan_experiment plans from the output folder's own files: nothing to copy then.
+    if (!same_file(options.dataset_json_file, dataset_json_path))
+      copy_file_atomic(options.dataset_json_file, dataset_json_path);
+    if (!same_file(options.fingerprint_file, fingerprint_path))
+      copy_file_atomic(options.fingerprint_file, fingerprint_path);
   }
   write_plans_file(result.plans_file, result.plans);
   result.planning_seconds = seconds_since(planning_start);

@@ -3,7 +3,8 @@
 //
 // Output, in PREPROCESSED_ROOT/DatasetXXX_Name/ (nnU-Net's names):
 //   dataset.json               copy of the raw dataset's
-//   dataset_fingerprint.json   the fingerprint (or a copy of the one planned from)
+//   dataset_fingerprint.json   the fingerprint (or a copy of the one planned from; planning from the
+//                              output folder's own fingerprint, nnU-Net's plan_experiment, leaves it as is)
 //   nnuc_fingerprint_source.json  what the fingerprint was made from (nnuc's; nnU-Net ignores it):
 //                              the raw dataset's state hash (data::dataset_state_hash: dataset.json's
 //                              bytes, name, size and mtime of every case file) and a digest of the
@@ -63,10 +64,15 @@ struct PlanAndPreprocessOptions {
   Device modelled_device = Device::CUDA;  // exact model: the device whose memory is modelled
   // false: plan only (--no-preprocess, nnU-Net's --no_pp; no gt_segmentations/ either).
   bool preprocess = true;
+  // false: stop after the fingerprint (nnU-Net's nnUNetv2_extract_fingerprint; `nnuc extract-fingerprint`):
+  // dataset.json, dataset_fingerprint.json and its source record are written, nothing is planned.
+  // Needs a raw dataset folder.
+  bool plan = true;
   // --clean: extract the fingerprint even when the existing one was made from the same raw dataset.
   bool clean = false;
-  bool verify = true;  // refuse a raw dataset that does not pass verification
-  int workers = 0;     // cases in parallel (verification, fingerprint, preprocessing); 0: CPU cores
+  bool verify = true;           // refuse a raw dataset that does not pass verification
+  int workers = 0;              // cases in parallel (verification, fingerprint, preprocessing); 0: CPU cores
+  int fingerprint_workers = 0;  // nnU-Net's -npfp: cases in parallel for the fingerprint; 0: `workers`
   // Foreground intensity samples pooled over the dataset for the fingerprint (nnU-Net: 1e8). Fewer
   // change the CT normalization statistics; tests that do not look at them draw fewer to run faster.
   double fingerprint_samples = data::kFingerprintForegroundSamples;

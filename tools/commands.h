@@ -38,6 +38,8 @@ int run_verify(int argc, char** argv);
 int run_synth(int argc, char** argv);
 int run_convert_msd(int argc, char** argv);
 int run_plan(int argc, char** argv);
+int run_extract_fingerprint(int argc, char** argv);
+int run_plan_experiment(int argc, char** argv);
 int run_memory(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_predict(int argc, char** argv);

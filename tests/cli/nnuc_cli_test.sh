@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The `nnuc` command as users and scripts call it: the README's demo, --help of every command,
-# nnU-Net's flag spellings (plan, convert-msd, synth, verify), `memory`, and the exit codes (0
-# success, 1 failure, 2 usage error). Exit code 3 (internal error, a broken invariant) cannot be
-# provoked from the command line; tests/cli/run_command_test.cpp checks it on the dispatch itself.
+# nnU-Net's flag spellings (plan, extract-fingerprint, plan-experiment, convert-msd, synth, verify),
+# `memory`, and the exit codes (0 success, 1 failure, 2 usage error). Exit code 3 (internal error, a
+# broken invariant) cannot be provoked from the command line; tests/cli/run_command_test.cpp checks it
+# on the dispatch itself.
 #   nnuc_cli_test.sh PATH_TO_NNUC
 set -uo pipefail
 nnuc="$1"
@@ -66,6 +67,53 @@ expect 2 "plan: unknown memory model" -- "$nnuc" plan -i "$raw" -o "$work/pp4" -
 contains "guess" "plan: unknown memory model names the value"
 expect 2 "plan: -gpu_memory_target without a number" -- "$nnuc" plan -i "$raw" -o "$work/pp4" -gpu_memory_target lots
 contains "gpu-memory: Value lots" "plan: the error names the option and the value"
+# nnU-Net's planning steps one at a time: extract-fingerprint, then plan-experiment, give the plans of
+# plan --no_pp (pp3 above, same memory model) and leave the fingerprint as extracted.
+steps=(env nnUNet_raw="$work/demo/nnUNet_raw" nnUNet_preprocessed="$work/pp6")
+expect 2 "plan-experiment before extract-fingerprint" -- "${steps[@]}" "$nnuc" plan-experiment -d 900 -q
+contains "extract-fingerprint -d 900" "plan-experiment: a missing fingerprint says how to make it"
+expect 0 "extract-fingerprint with nnU-Net's spellings" -- "${steps[@]}" "$nnuc" extract-fingerprint -d 900 \
+  -fpe DatasetFingerprintExtractor -np 2 --verify_dataset_integrity --verbose
+contains "fingerprint: extracted" "extract-fingerprint extracts"
+[ -s "$work/pp6/Dataset900_Tiny/dataset_fingerprint.json" ] || fail "extract-fingerprint wrote no fingerprint"
+[ -e "$work/pp6/Dataset900_Tiny/nnUNetPlans.json" ] && fail "extract-fingerprint also planned"
+fingerprint_before=$(cksum <"$work/pp6/Dataset900_Tiny/dataset_fingerprint.json")
+expect 0 "extract-fingerprint again keeps the fingerprint" -- "${steps[@]}" "$nnuc" extract-fingerprint -d 900 -q
+contains "fingerprint: reused" "extract-fingerprint reuses an unchanged dataset's fingerprint"
+expect 0 "plan-experiment with nnU-Net's spellings" -- "${steps[@]}" "$nnuc" plan-experiment -d Dataset900_Tiny \
+  -pl ExperimentPlanner -preprocessor_name DefaultPreprocessor --memory-model nnunet -q
+contains "fingerprint: the output folder's own" "plan-experiment plans from the extracted fingerprint"
+cmp -s "$work/pp6/Dataset900_Tiny/nnUNetPlans.json" "$work/pp3/Dataset900_Tiny/nnUNetPlans.json" ||
+  fail "plan-experiment's plans differ from plan --no_pp's"
+[ "$(cksum <"$work/pp6/Dataset900_Tiny/dataset_fingerprint.json")" = "$fingerprint_before" ] ||
+  fail "plan-experiment changed the fingerprint"
+[ -d "$work/pp6/Dataset900_Tiny/nnUNetPlans_2d" ] && fail "plan-experiment preprocessed"
+expect 0 "plan-experiment with an overridden plans name and spacing" -- "${steps[@]}" "$nnuc" plan-experiment \
+  -d 900 -overwrite_plans_name nnUNetPlans_1mm -overwrite_target_spacing 1 1 1 --memory-model nnunet -q
+[ -s "$work/pp6/Dataset900_Tiny/nnUNetPlans_1mm.json" ] || fail "-overwrite_plans_name wrote no nnUNetPlans_1mm.json"
+expect 0 "plan reuses the fingerprint extract-fingerprint made" -- "${steps[@]}" "$nnuc" plan -d 900 --no_pp -q \
+  --memory-model nnunet
+contains "fingerprint: reused" "plan after extract-fingerprint"
+expect 2 "extract-fingerprint: an extractor nnuc does not have" -- "${steps[@]}" "$nnuc" extract-fingerprint \
+  -d 900 -fpe MyExtractor
+contains "MyExtractor" "extract-fingerprint: the error names the extractor"
+expect 2 "plan-experiment: a preprocessor nnuc does not have" -- "${steps[@]}" "$nnuc" plan-experiment \
+  -d 900 -preprocessor_name MyPreprocessor
+contains "MyPreprocessor" "plan-experiment: the error names the preprocessor"
+expect 2 "extract-fingerprint: an unknown dataset among several" -- "${steps[@]}" "$nnuc" extract-fingerprint \
+  -d 900 917
+contains "917" "extract-fingerprint: the error names the unknown dataset"
+expect 2 "plan-experiment without -d" -- "${steps[@]}" "$nnuc" plan-experiment
+cp -r "$raw" "$work/demo/nnUNet_raw/Dataset901_Tiny"
+expect 0 "plan with several datasets, -npfp and --verbose" -- env nnUNet_raw="$work/demo/nnUNet_raw" \
+  nnUNet_preprocessed="$work/pp7" "$nnuc" plan -d 900 901 --no_pp -npfp 2 --verbose --memory-model nnunet -q
+for name in Dataset900_Tiny Dataset901_Tiny; do
+  [ -s "$work/pp7/$name/nnUNetPlans.json" ] || fail "plan -d 900 901 wrote no plans for $name"
+done
+expect 2 "plan: an unknown dataset among several plans none" -- env nnUNet_raw="$work/demo/nnUNet_raw" \
+  nnUNet_preprocessed="$work/pp8" "$nnuc" plan -d 900 917 --no_pp -q
+contains "917" "plan: the error names the unknown dataset"
+[ -e "$work/pp8" ] && fail "plan -d 900 917 planned 900"
 expect 0 "verify with -np and --json" -- "$nnuc" verify -i "$raw" -np 2 --json "$work/report.json" --no-record -q
 [ -s "$work/report.json" ] || fail "verify --json wrote no report"
 

@@ -2,7 +2,7 @@
 // exact memory model and preprocessed, every output parsed back; a dataset that fails verification
 // refused unless verification is switched off; planning from a fingerprint alone; gt_segmentations/
 // copies; an existing fingerprint reused only while the raw dataset it was made from is unchanged; a
-// refused plan from a fingerprint writes nothing.
+// refused plan from a fingerprint writes nothing; the fingerprint alone, and plans from it later.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -282,6 +282,47 @@ TEST(PlanAndPreprocess, PlansFromAFingerprintAlone) {
 
   options.configurations = {"4d"};
   EXPECT_THROW(plan_and_preprocess(options), InvalidInput);
+}
+
+// nnU-Net's two planning steps one at a time (nnuc extract-fingerprint, nnuc plan-experiment): the
+// fingerprint alone first, then plans from the output folder's own fingerprint, which is left as it is
+// and still counts as made from the raw dataset; the plans equal those of one plan_and_preprocess.
+TEST(PlanAndPreprocess, ExtractsTheFingerprintAloneAndPlansFromItLater) {
+  TempFolder root;
+  PlanAndPreprocessOptions extract = tiny_dataset_options(root);
+  extract.plan = false;
+  const PlanAndPreprocessResult extracted = plan_and_preprocess(extract);
+  ASSERT_FALSE(extracted.refused);
+  EXPECT_EQ(extracted.fingerprint_note, "extracted");
+  const std::string out = root / "preprocessed/Dataset900_SynthTiny";
+  const std::string fingerprint = testing::read_bytes(out + "/dataset_fingerprint.json");
+  EXPECT_TRUE(fs::exists(out + "/dataset.json"));
+  EXPECT_FALSE(fs::exists(out + "/nnUNetPlans.json"));
+  EXPECT_TRUE(extracted.configurations.empty());
+
+  PlanAndPreprocessOptions from_own = extract;
+  from_own.plan = true;
+  from_own.preprocess = false;
+  from_own.raw_dataset_folder.clear();
+  from_own.fingerprint_file = out + "/dataset_fingerprint.json";
+  from_own.dataset_json_file = extract.raw_dataset_folder + "/dataset.json";
+  from_own.dataset_name = "Dataset900_SynthTiny";
+  const PlanAndPreprocessResult planned = plan_and_preprocess(from_own);
+  EXPECT_EQ(planned.fingerprint_note, "the output folder's own (" + out + "/dataset_fingerprint.json)");
+  EXPECT_EQ(testing::read_bytes(out + "/dataset_fingerprint.json"), fingerprint);
+  const std::string plans = testing::read_bytes(out + "/nnUNetPlans.json");
+
+  PlanAndPreprocessOptions at_once = extract;
+  at_once.plan = true;
+  at_once.preprocess = false;
+  const PlanAndPreprocessResult again = plan_and_preprocess(at_once);
+  EXPECT_TRUE(again.fingerprint_reused);
+  EXPECT_EQ(testing::read_bytes(out + "/nnUNetPlans.json"), plans);
+
+  // Extracting needs the images.
+  PlanAndPreprocessOptions no_images = from_own;
+  no_images.plan = false;
+  EXPECT_ERROR_MENTIONS(plan_and_preprocess(no_images), "needs the raw dataset folder");
 }
 
 // nnU-Net's -overwrite_plans_name and -overwrite_target_spacing: another plans file with its own data
