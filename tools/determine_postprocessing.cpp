@@ -14,8 +14,9 @@
 namespace nnuc::tools {
 
 int run_determine_postprocessing(int argc, char** argv) {
-  std::string prediction_folder, reference_folder, dataset_json;
+  std::string prediction_folder, reference_folder, dataset_json, plans_json;
   int threads = 8;
+  bool remove_postprocessed = false;
   CommandLine cli(
       "determine-postprocessing",
       "nnuc determine-postprocessing -i PREDICTION_DIR -ref REFERENCE_DIR [-djfile dataset.json] [-np N]",
@@ -29,7 +30,11 @@ int run_determine_postprocessing(int argc, char** argv) {
   cli.option("-ref", reference_folder, "folder with the reference segmentations")->type_name("DIR")->required();
   cli.option("-djfile,-dataset_json", dataset_json, "dataset.json (default: PREDICTION_DIR/dataset.json)")
       ->type_name("FILE");
+  cli.option("-plans_json", plans_json, "accepted for nnU-Net's scripts; nnuc needs only dataset.json")
+      ->type_name("FILE");
   cli.option("-np", threads, "cases processed in parallel (default 8)")->type_name("N")->check(in_range(1, 256));
+  cli.flag("--remove_postprocessed", remove_postprocessed,
+           "remove PREDICTION_DIR/postprocessed/ when done (nnU-Net's; postprocessing.json is kept)");
   cli.exit_codes("postprocessing determined and written", "a file could not be read or written");
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
 
@@ -49,6 +54,12 @@ int run_determine_postprocessing(int argc, char** argv) {
                  "postprocessing should be determined on the whole dataset\n",
                  result.missing_predictions.size(), result.missing_predictions.front().c_str());
   for (const std::string& message : result.messages) std::printf("%s\n", message.c_str());
+  if (remove_postprocessed) {
+    const std::string postprocessed = data::join_path(prediction_folder, "postprocessed");
+    std::error_code error;
+    std::filesystem::remove_all(postprocessed, error);
+    if (error) NNUC_THROW(IoError, postprocessed, ": cannot be removed (--remove_postprocessed): ", error.message());
+  }
   std::printf("foreground mean Dice %.5f -> %.5f with %zu step(s); wrote %s\n",
               data::foreground_mean_dice(result.input_summary),
               data::foreground_mean_dice(result.postprocessed_summary), result.steps.size(),

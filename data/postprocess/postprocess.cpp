@@ -272,8 +272,11 @@ nlohmann::ordered_json postprocessing_json(const PostprocessingResult& result) {
 }
 
 std::vector<PostprocessingStep> load_postprocessing(const std::string& postprocessing_json_path) {
-  const Json document = read_python_json_file(postprocessing_json_path);
-  const std::string& file = postprocessing_json_path;
+  return postprocessing_steps_from_json(read_python_json_file(postprocessing_json_path), postprocessing_json_path);
+}
+
+std::vector<PostprocessingStep> postprocessing_steps_from_json(const nlohmann::ordered_json& document,
+                                                               const std::string& file) {
   NNUC_CHECK(document.is_object() && document.contains("postprocessing_fns") &&
                  document["postprocessing_fns"].is_array() && document.contains("postprocessing_kwargs") &&
                  document["postprocessing_kwargs"].is_array(),

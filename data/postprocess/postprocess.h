@@ -14,7 +14,7 @@
 //         "postprocessing_fns": ["remove_all_but_largest_component_from_segmentation", ...],
 //         "postprocessing_kwargs": [{"labels_or_regions": [1, 2]}, {"labels_or_regions": 1}, ...]}
 //      (a label's kwargs is an integer, a region's or candidate A's a list). nnU-Net's pickle
-//      postprocessing.pkl is not written: nnuc reads and writes no pickle.
+//      postprocessing.pkl is not written; nnuc postprocess reads it (nn/pth/postprocessing_pickle.h).
 // Every step runs in a staging folder inside PRED; postprocessed/ and postprocessing.json replace
 // the old ones only after every step succeeded, so a failure leaves PRED as it was (apart from
 // summary.json, which step 1 writes). The summaries' prediction_file paths name the files in
@@ -76,6 +76,10 @@ nlohmann::ordered_json postprocessing_json(const PostprocessingResult& result);
 // The steps of a postprocessing.json (nnU-Net's or nnuc's). InvalidInput naming the file and entry
 // for an unknown function or a malformed kwargs entry.
 std::vector<PostprocessingStep> load_postprocessing(const std::string& postprocessing_json_path);
+// The same from the document already read; `file` names its source in messages (nnuc's reader of
+// nnU-Net's postprocessing.pkl, nn/pth/postprocessing_pickle.h, turns the pickle into this document).
+std::vector<PostprocessingStep> postprocessing_steps_from_json(const nlohmann::ordered_json& document,
+                                                               const std::string& file);
 
 // nnUNetv2_apply_postprocessing: every case (*file_ending) of input_folder, postprocessed, written
 // to output_folder with its input's geometry (output_folder may equal input_folder). Cases are written

@@ -2,7 +2,8 @@
 # `nnuc evaluate`, `nnuc determine-postprocessing` and `nnuc postprocess` as users call them, on the
 # committed fixture (tests/data/fixtures/evaluation: 3 cases, nnunetv2's own outputs): exit codes 0
 # success, 1 runtime failure (an unreadable file), 2 usage error (bad arguments, missing folder or
-# case), and the files written (postprocessing.json equal to nnU-Net's, apply == determine).
+# case), and the files written (postprocessing.json equal to nnU-Net's, apply == determine, nnU-Net's
+# postprocessing.pkl applied as its postprocessing.json).
 #   evaluate_cli_test.sh PATH_TO_NNUC PATH_TO_FIXTURE
 set -uo pipefail
 nnuc="$1"
@@ -47,6 +48,27 @@ expect 0 "postprocess" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied"
 for case in case_000 case_001 case_002; do
   same_file "$work/applied/$case.nii.gz" "$work/pred/postprocessed/$case.nii.gz" "postprocess == determined ($case)"
 done
+# nnU-Net's postprocessing.pkl (the pickle its determine_postprocessing wrote for this fixture) and spellings
+expect 0 "postprocess -pp_pkl_file" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied_pkl" \
+  -pp_pkl_file "$fixture/postprocessing.pkl" -plans_json "$fixture/dataset.json" -dataset_json "$fixture/dataset.json"
+expect 0 "postprocess -pp with a pickle" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied_pkl2" \
+  -pp "$fixture/postprocessing.pkl"
+for case in case_000 case_001 case_002; do
+  same_file "$work/applied_pkl/$case.nii.gz" "$work/applied/$case.nii.gz" "postprocess .pkl == .json ($case)"
+  same_file "$work/applied_pkl2/$case.nii.gz" "$work/applied/$case.nii.gz" "postprocess -pp .pkl == .json ($case)"
+done
+expect 2 "postprocess: -pp and -pp_pkl_file" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied2" \
+  -pp "$work/pred/postprocessing.json" -pp_pkl_file "$fixture/postprocessing.pkl"
+printf '\x80\x02cposix\nsystem\nq\x00.' >"$work/hostile.pkl"
+expect 2 "postprocess: a pickle naming os.system" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied2" \
+  -pp_pkl_file "$work/hostile.pkl"
+contains "hostile.pkl" "postprocess: the refused pickle is named"
+cp -r "$fixture/pred" "$work/pred_rm"
+expect 0 "determine-postprocessing --remove_postprocessed -plans_json" -- "$nnuc" determine-postprocessing \
+  -i "$work/pred_rm" -ref "$ref" -dataset_json "$fixture/dataset.json" -plans_json "$fixture/dataset.json" \
+  --remove_postprocessed -np 2
+[ -e "$work/pred_rm/postprocessed" ] && fail "--remove_postprocessed kept postprocessed/"
+same_file "$work/pred_rm/postprocessing.json" "$fixture/postprocessing.json" "postprocessing.json with --remove_postprocessed"
 expect 2 "postprocess: -pp missing" -- "$nnuc" postprocess -i "$work/pred" -o "$work/applied2"
 expect 2 "postprocess: missing input folder" -- "$nnuc" postprocess -i "$work/nope" -o "$work/applied2" \
   -pp "$work/pred/postprocessing.json"
