@@ -13,24 +13,32 @@
 namespace nnuc::tools {
 
 int run_evaluate(int argc, char** argv) {
-  std::string reference_folder, prediction_folder, output, dataset_json;
+  std::string reference_folder, prediction_folder, output, dataset_json, plans_json;
+  std::vector<std::string> positional;
   std::vector<int> labels;
   std::optional<int> ignore_label;
   int ignore_value = 0;
   int threads = 8;
   bool chill = false;
-  CommandLine cli("evaluate",
-                  "nnuc evaluate -r REFERENCE_DIR -p PREDICTION_DIR (-djfile dataset.json | -l LABEL... [-il IGNORE])\n"
-                  "                     [-o summary.json] [-np N] [--chill]",
-                  "Compares every prediction file in PREDICTION_DIR with the file of the same name in REFERENCE_DIR\n"
-                  "(nnUNetv2_evaluate_folder / nnUNetv2_evaluate_simple): Dice, IoU, TP, FP, FN, TN per case and\n"
-                  "label (or region), their means over cases and the foreground mean, written as nnU-Net's\n"
-                  "summary.json. Prints the mean Dice of each label/region.\n");
-  cli.option("-r", reference_folder, "folder with the reference segmentations")->type_name("DIR")->required();
-  cli.option("-p", prediction_folder, "folder with the predicted segmentations")->type_name("DIR")->required();
+  CommandLine cli(
+      "evaluate",
+      "nnuc evaluate -r REFERENCE_DIR -p PREDICTION_DIR (-djfile dataset.json | -l LABEL... [-il IGNORE])\n"
+      "                     [-o summary.json] [-np N] [--chill]\n"
+      "       nnuc evaluate REFERENCE_DIR PREDICTION_DIR (-djfile dataset.json [-pfile plans.json] | -l ...)",
+      "Compares every prediction file in PREDICTION_DIR with the file of the same name in REFERENCE_DIR\n"
+      "(nnUNetv2_evaluate_folder / nnUNetv2_evaluate_simple): Dice, IoU, TP, FP, FN, TN per case and\n"
+      "label (or region), their means over cases and the foreground mean, written as nnU-Net's\n"
+      "summary.json. Prints the mean Dice of each label/region. The folders may also be given as\n"
+      "nnU-Net's commands take them: REFERENCE_DIR PREDICTION_DIR without -r and -p.\n");
+  cli.option("FOLDERS", positional, "REFERENCE_DIR PREDICTION_DIR (nnU-Net's form, instead of -r and -p)")
+      ->type_name("")
+      ->expected(0, 2);
+  cli.option("-r", reference_folder, "folder with the reference segmentations")->type_name("DIR");
+  cli.option("-p", prediction_folder, "folder with the predicted segmentations")->type_name("DIR");
   cli.option("-o", output, "output file (default: PREDICTION_DIR/summary.json)")->type_name("FILE");
   cli.option("-djfile", dataset_json, "dataset.json: its foreground labels (or regions), ignore label and file ending")
       ->type_name("FILE");
+  cli.option("-pfile", plans_json, "accepted for nnU-Net's scripts; nnuc needs only dataset.json")->type_name("FILE");
   cli.option("-l", labels, "labels to evaluate (instead of -djfile)")->type_name("LABEL");
   CLI::Option* ignore_option =
       cli.option("-il", ignore_value, "ignore label (with -l): reference voxels with it are not counted")
@@ -39,6 +47,16 @@ int run_evaluate(int argc, char** argv) {
   cli.flag("--chill", chill, "do not fail when PREDICTION_DIR lacks some of REFERENCE_DIR's cases");
   cli.exit_codes("evaluated, summary written", "a file could not be read or written");
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
+  if (!positional.empty()) {
+    NNUC_CHECK(positional.size() == 2 && reference_folder.empty() && prediction_folder.empty(),
+               "nnuc evaluate: give the folders either as REFERENCE_DIR PREDICTION_DIR or with -r and -p (got ",
+               positional.size(), " folder argument(s)", reference_folder.empty() ? "" : " and -r",
+               prediction_folder.empty() ? "" : " and -p", ")");
+    reference_folder = positional[0];
+    prediction_folder = positional[1];
+  }
+  NNUC_CHECK(!reference_folder.empty() && !prediction_folder.empty(),
+             "nnuc evaluate: expected -r REFERENCE_DIR and -p PREDICTION_DIR (see nnuc evaluate --help)");
 
   NNUC_CHECK(dataset_json.empty() != labels.empty(),
              "nnuc evaluate: expected exactly one of -djfile dataset.json or -l LABEL... (see nnuc evaluate --help)");

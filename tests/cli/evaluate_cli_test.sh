@@ -22,6 +22,13 @@ contains "foreground mean" "evaluate prints the foreground mean"
 [ -s "$work/pred/summary.json" ] || fail "evaluate wrote no summary.json"
 expect 0 "evaluate -l -il -o" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 2 -il 3 -o "$work/labels.json"
 grep -q '"Dice": NaN' "$work/labels.json" || fail "label 2 of case 2 is not NaN"
+expect 0 "evaluate in nnU-Net's form (positional folders, -pfile)" -- "$nnuc" evaluate "$ref" "$work/pred" \
+  -djfile "$fixture/dataset.json" -pfile "$fixture/dataset.json" -o "$work/positional.json" -np 2
+same_file "$work/positional.json" "$work/pred/summary.json" "positional folders give the same summary"
+expect 2 "evaluate: one positional folder" -- "$nnuc" evaluate "$ref" -l 1
+expect 2 "evaluate: positional folders and -r" -- "$nnuc" evaluate "$ref" "$work/pred" -r "$ref" -l 1
+contains "either as REFERENCE_DIR PREDICTION_DIR or with -r and -p" "evaluate: mixed forms are named"
+expect 2 "evaluate: no folders" -- "$nnuc" evaluate -l 1
 expect 2 "evaluate: -djfile and -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -djfile "$fixture/dataset.json" -l 1
 expect 2 "evaluate: neither -djfile nor -l" -- "$nnuc" evaluate -r "$ref" -p "$work/pred"
 expect 2 "evaluate: -o not .json" -- "$nnuc" evaluate -r "$ref" -p "$work/pred" -l 1 -o "$work/summary.txt"
