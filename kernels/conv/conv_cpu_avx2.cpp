@@ -46,7 +46,156 @@ void add_bias_rows(float* rows, std::int64_t count, std::int64_t channels, const
     for (std::int64_t c = 0; c < channels; ++c) rows[c] += bias[c];
 }
 
+// ---- Unit-stride "same" convolutions without im2col (AVX-512) ----
+//
+// dst (N, D, H, W, Cd) = conv(src (N, D, H, W, Cs)) with stride 1 and padding (k - 1) / 2, B the packed
+// (kvol Cs, Cd) weight whose row t Cs + c goes with tap t (flat kernel index) and source channel c.
+// Output row (n, d, h, w) reads, for tap (t0, t1, t2), src at (d + t0 - p0, h + t1 - p1, w + t2 - p2):
+// the same row of src shifted by a fixed offset per tap. For a run of rows whose taps are all inside
+// the volume, each (t0, t1) is one GEMM segment of k2 Cs values read in place (gemm_f32_segments_avx512),
+// and consecutive rows are Cs apart, so no copy is made.
+//
+// Phase 1, per (n, d) plane: lines are grouped by which t1 stay inside (the interior lines, and each
+// border line alone), taps t0 outside the volume are left out of the plane's segments. A group's rows
+// from (first line, w = p2) to (last line, w = W - 1 - (k2 - 1 - p2)) run as one strided A in blocks.
+// The rows of that run whose own taps along W would leave their line (the line's first p2 and last
+// k2 - 1 - p2 voxels) read the neighbouring line's voxels instead: their results are wrong and are
+// written anyway, but every address stays inside src.
+// Phase 2 (after a barrier) recomputes exactly those border rows (w < p2 or w > W - 1 - (k2 - 1 - p2))
+// through the im2col gather into the thread's col tile, and overwrites them.
+// Each output element is summed in one micro tile in a fixed order: the result does not depend on the
+// thread count. It differs from the im2col path in rounding only (another summation order).
+
+// The axis range of taps t with 0 <= i + t - p < extent, as [first, end).
+std::array<int, 2> inside_taps(std::int64_t i, int kernel, int pad, std::int64_t extent) {
+  const int first = static_cast<int>(std::max<std::int64_t>(0, pad - i));
+  const int end = static_cast<int>(std::min<std::int64_t>(kernel, extent - i + pad));
+  return {first, end};
+}
+
+struct DirectWork {
+  std::int64_t first_row;  // global output row
+  std::int64_t count;
+  int segments;  // index of the segment list
+};
+
+void direct_same_conv(const float* src, const Shape& shape, std::int64_t dst_channels, const ConvGeometry& geometry,
+                      const float* packed, const CpuConvPlan& plan, const Gather& border_gather, float* col_base,
+                      const float* bias, float* dst) {
+  const std::int64_t batch = shape[0], depth = shape[1], height = shape[2], width = shape[3];
+  const std::int64_t cs = shape[4], cd = dst_channels;
+  const std::array<int, 3>& k = geometry.kernel;
+  const std::array<int, 3>& p = geometry.padding;
+  const std::int64_t kvol = static_cast<std::int64_t>(k[0]) * k[1] * k[2];
+  const std::int64_t row_length = kvol * cs;
+  const std::int64_t plane = height * width;
+  const std::int64_t w_first = p[2], w_last = width - 1 - (k[2] - 1 - p[2]);  // interior columns
+
+  // Segment lists, one per (t0 range, t1 range).
+  std::vector<std::vector<GemmSegment>> lists;
+  std::vector<std::array<int, 4>> list_keys;
+  auto list_for = [&](std::array<int, 2> t0, std::array<int, 2> t1) {
+    const std::array<int, 4> key{t0[0], t0[1], t1[0], t1[1]};
+    for (std::size_t i = 0; i < list_keys.size(); ++i)
+      if (list_keys[i] == key) return static_cast<int>(i);
+    std::vector<GemmSegment> segments;
+    for (int a = t0[0]; a < t0[1]; ++a)
+      for (int b = t1[0]; b < t1[1]; ++b)
+        segments.push_back(GemmSegment{((a - p[0]) * plane + (b - p[1]) * width - p[2]) * cs,
+                                       ((static_cast<std::int64_t>(a) * k[1] + b) * k[2]) * cs});
+    lists.push_back(std::move(segments));
+    list_keys.push_back(key);
+    return static_cast<int>(lists.size() - 1);
+  };
+
+  // Phase 1 work: blocks of rows whose C block stays in L1 (about 24 KB).
+  const std::int64_t block = std::max<std::int64_t>(12, (6144 / std::max<std::int64_t>(cd, 1)) / 12 * 12);
+  std::vector<DirectWork> work;
+  for (std::int64_t n = 0; n < batch; ++n)
+    for (std::int64_t d = 0; d < depth; ++d) {
+      const std::array<int, 2> t0 = inside_taps(d, k[0], p[0], depth);
+      const std::int64_t plane_row = (n * depth + d) * plane;
+      for (std::int64_t h = 0; h < height;) {
+        const std::array<int, 2> t1 = inside_taps(h, k[1], p[1], height);
+        std::int64_t last = h;  // the group: lines with the same t1 range
+        while (last + 1 < height && inside_taps(last + 1, k[1], p[1], height) == t1) ++last;
+        const int list = list_for(t0, t1);
+        const std::int64_t first_row = plane_row + h * width + w_first;
+        const std::int64_t end_row = plane_row + last * width + w_last + 1;
+        if (!lists[static_cast<std::size_t>(list)].empty())
+          for (std::int64_t row = first_row; row < end_row; row += block)
+            work.push_back(DirectWork{row, std::min(block, end_row - row), list});
+        h = last + 1;
+      }
+    }
+  // Phase 2 work: the border rows of runs of lines, as many as fit a thread's col tile with their
+  // results (count (row_length + cd) <= tile_rows row_length).
+  const std::int64_t border_per_line = width - (w_last - w_first + 1);
+  const std::int64_t capacity = plan.tile_rows * row_length / (row_length + cd);
+  const std::int64_t lines_per_task = std::max<std::int64_t>(1, capacity / border_per_line);
+  const std::int64_t lines = batch * depth * height;
+  const std::int64_t border_tasks = (lines + lines_per_task - 1) / lines_per_task;
+
+#pragma omp parallel num_threads(plan.threads)
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t index = 0; index < work.size(); ++index) {
+      const DirectWork& item = work[index];
+      const std::vector<GemmSegment>& segments = lists[static_cast<std::size_t>(item.segments)];
+      float* out = dst + item.first_row * cd;
+      gemm_f32_segments_avx512(item.count, cd, k[2] * cs, segments.data(), static_cast<int>(segments.size()),
+                               src + item.first_row * cs, cs, packed, row_length, out, cd, false);
+      if (bias != nullptr) add_bias_rows(out, item.count, cd, bias);
+    }
+    // (implicit barrier: every phase-1 write, the border rows' wrong values included, is done)
+    float* col = col_base + static_cast<std::int64_t>(omp_get_thread_num()) * plan.tile_rows * row_length;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t task = 0; task < border_tasks; ++task) {
+      const std::int64_t line_end = std::min(lines, (task + 1) * lines_per_task);
+      std::int64_t count = 0;
+      for (std::int64_t line = task * lines_per_task; line < line_end; ++line)
+        for (std::int64_t w = 0; w < width; ++w) {
+          if (w == w_first && w_first <= w_last) w = w_last + 1;  // skip the interior
+          if (w >= width) break;
+          gather_rows(src, border_gather, line * width + w, 1, col + count * row_length);
+          ++count;
+        }
+      float* results = col + count * row_length;
+      gemm_f32_avx2(count, cd, row_length, GemmA{col, row_length, 1}, GemmB{packed, kGemmPanelWidth, true}, results, cd,
+                    false);
+      if (bias != nullptr) add_bias_rows(results, count, cd, bias);
+      for (std::int64_t line = task * lines_per_task, r = 0; line < line_end; ++line)
+        for (std::int64_t w = 0; w < width; ++w) {
+          if (w == w_first && w_first <= w_last) w = w_last + 1;
+          if (w >= width) break;
+          std::copy(results + r * cd, results + (r + 1) * cd, dst + (line * width + w) * cd);
+          ++r;
+        }
+    }
+  }
+}
+
 }  // namespace
+
+bool direct_conv_applies(const Shape& src, std::int64_t dst_channels, const ConvGeometry& geometry,
+                         const CpuConvPlan& plan) {
+  if (!gemm_uses_avx512()) return false;
+  std::int64_t kvol = 1;
+  for (int axis = 0; axis < 3; ++axis) {
+    const int k = geometry.kernel[static_cast<std::size_t>(axis)];
+    if (geometry.stride[static_cast<std::size_t>(axis)] != 1 ||
+        2 * geometry.padding[static_cast<std::size_t>(axis)] != k - 1)
+      return false;
+    kvol *= k;
+  }
+  // Few output channels per copied input value make the im2col copy expensive (it moves kvol Cs values
+  // per row for 2 kvol Cs Cd FLOPs); wide lines keep the border rows few.
+  // The border rows of one line (k2 - 1 of them) must fit a col tile with their results.
+  const std::int64_t row_length = kvol * src[4];
+  return kvol > 1 && dst_channels <= kDirectConvMaxChannels && src[3] >= kDirectConvMinWidth &&
+         src[3] >= geometry.kernel[2] &&
+         plan.tile_rows * row_length / (row_length + dst_channels) >= geometry.kernel[2];
+}
 
 void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& geometry,
                        const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& y) {
@@ -62,6 +211,8 @@ void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, con
   const float* w_data = w.data<float>();
   pack_panels(k, co, k, packed, plan.threads, [&](std::int64_t row) { return w_data + row; });
   const float* bias_data = bias.defined() ? bias.data<float>() : nullptr;
+  if (!in_place && direct_conv_applies(x.shape(), co, geometry, plan))
+    return direct_same_conv(x_data, x.shape(), co, geometry, packed, plan, gather, col_base, bias_data, y_data);
 
   for_each_gathered_tile(
       x_data, gather, rows, plan.tile_rows, plan.threads, col_base,
@@ -85,6 +236,19 @@ void conv_backward_data_avx2(const Tensor& dy, const Tensor& w, const ConvGeomet
   float* tile_base = work.rows_in_place ? nullptr : scratch.at(next++).data<float>();
   float* packed = scratch.at(next++).data<float>();
   const float* w_data = w.data<float>();
+
+  // Unit stride, same padding: dx is the same convolution of dy with the kernel mirrored and transposed,
+  // B row (u, c) = w[c, kvol - 1 - u, :] (u the flat tap; mirroring every axis reverses the flat index),
+  // in the one phase's packed buffer (the same size).
+  if (!work.in_place && direct_conv_applies(dy.shape(), ci, geometry, plan)) {
+    pack_panels(kvol * co, ci, 1, packed, plan.threads, [&](std::int64_t row) {
+      const std::int64_t tap = kvol - 1 - row / co, c = row % co;
+      return w_data + (c * kvol + tap) * ci;
+    });
+    const Gather gather = forward_gather(dy.shape(), x_shape, geometry);
+    return direct_same_conv(dy.data<float>(), dy.shape(), ci, geometry, packed, plan, gather, dycol_base, nullptr,
+                            dx.data<float>());
+  }
 
   // w_phase (taps Co, Ci): row (t, c) holds w[c, tap_t, :], packed per phase.
   std::vector<std::int64_t> packed_offset(phases.size(), 0);

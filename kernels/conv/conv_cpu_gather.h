@@ -280,6 +280,15 @@ void for_each_phase_tile(const BackwardDataWork& work, const T* dy, std::int64_t
   }
 }
 
+// Unit-stride convolutions with padding (k - 1) / 2 (nnU-Net's) whose output has at most this many
+// channels, on lines of at least this many voxels, run forward and backward data without im2col on
+// AVX-512 CPUs (conv_cpu_avx2.cpp, direct_same_conv); they use the same scratch as the im2col path.
+inline constexpr std::int64_t kDirectConvMaxChannels = 64;
+inline constexpr std::int64_t kDirectConvMinWidth = 8;
+// Whether a pass whose input is `src` (N, D, H, W, Cs) and output has `dst_channels` takes that path.
+bool direct_conv_applies(const Shape& src, std::int64_t dst_channels, const ConvGeometry& geometry,
+                         const CpuConvPlan& plan);
+
 // The f32 AVX2 + FMA implementations (conv_cpu_avx2.cpp), used when plan.avx2 is set.
 void conv_forward_avx2(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& geometry,
                        const CpuConvPlan& plan, std::vector<Tensor>& scratch, Tensor& y);

@@ -50,4 +50,21 @@ constexpr std::int64_t packed_b_elements(std::int64_t k, std::int64_t n) {
 void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k, GemmA a, GemmB b, float* c, std::int64_t c_row,
                    bool accumulate);
 
+// One K segment of an indirect A (gemm_f32_segments_avx512): for this segment, row i of A starts at
+// a + a_offset + i * a_row (`length` consecutive values), and B's rows b_row .. b_row + length - 1 go
+// with it. A convolution's taps as segments read the input in place, without an im2col copy.
+struct GemmSegment {
+  std::int64_t a_offset;
+  std::int64_t b_row;
+};
+
+// C (M x N, element (i, j) at c[i * c_row + j]) = sum over segments s of
+// A_s (M x length) . B[b_row_s : b_row_s + length, :] (+ C when `accumulate`), where A_s(i, k) is
+// a[a_offset_s + i * a_row + k] and B is packed in panels of `panel_rows` rows (conv_gemm.h's layout
+// with K = panel_rows). Every element is summed in registers over all segments, in segment order, then
+// stored once. One thread. requires: gemm_uses_avx512().
+void gemm_f32_segments_avx512(std::int64_t m, std::int64_t n, std::int64_t length, const GemmSegment* segments,
+                              int segment_count, const float* a, std::int64_t a_row, const float* b_packed,
+                              std::int64_t panel_rows, float* c, std::int64_t c_row, bool accumulate);
+
 }  // namespace nnuc::cpu

@@ -257,6 +257,75 @@ NNUC_AVX512 void micro_tile_pair_rows_avx512(std::int64_t rows, std::int64_t kc,
   micro_tile_pair_avx512<R, Edge>(kc, a, a_row, a_k, b0, b1, b_k, c, c_row, accumulate, cols);
 }
 
+// AVX-512, indirect A (gemm_f32_segments_avx512): C[0:R, 0:16 (+ 16)] (+)= sum over segments of
+// A_s[0:R, 0:length] B[b_row_s ..][:, panel (and the next)]. The accumulators live across all segments:
+// a 3 x 3 x 3 convolution's 9 segments of 3 Ci values cost one C store per tile, not nine. Pair: two
+// panels (B1 = B0 + panel_rows rows; its first `cols` columns live); else one panel (`cols` live).
+template <int R, bool Pair, bool Edge>
+NNUC_AVX512 void micro_tile_segments_avx512(const float* a, std::int64_t a_row, const GemmSegment* segments,
+                                            int segment_count, std::int64_t length, const float* b0,
+                                            std::int64_t panel_rows, float* c, std::int64_t c_row, bool accumulate,
+                                            int cols) {
+  __m512 left[R], right[Pair ? R : 1];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    left[r] = _mm512_setzero_ps();
+    if constexpr (Pair) right[r] = _mm512_setzero_ps();
+  }
+  const std::int64_t panel_stride = panel_rows * kGemmPanelWidth;
+  for (int s = 0; s < segment_count; ++s) {
+    RowTriples<R> rows(a + segments[s].a_offset, a_row);
+    const float* b = b0 + segments[s].b_row * kGemmPanelWidth;
+    for (std::int64_t step = 0; step < length; ++step) {
+      const __m512 b_left = _mm512_loadu_ps(b);
+      if constexpr (Pair) {
+        const __m512 b_right = _mm512_loadu_ps(b + panel_stride);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r) {
+          const __m512 value = _mm512_set1_ps(rows.at(r, a_row));
+          left[r] = _mm512_fmadd_ps(value, b_left, left[r]);
+          right[r] = _mm512_fmadd_ps(value, b_right, right[r]);
+        }
+      } else {
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r) left[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows.at(r, a_row)), b_left, left[r]);
+      }
+      rows.advance(1);
+      b += kGemmPanelWidth;
+    }
+  }
+  const __mmask16 mask = Edge ? static_cast<__mmask16>((1u << cols) - 1) : static_cast<__mmask16>(0xFFFF);
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * c_row;
+    if constexpr (Pair) {
+      if (accumulate) {
+        left[r] = _mm512_add_ps(left[r], _mm512_loadu_ps(row));
+        right[r] = _mm512_add_ps(right[r], _mm512_maskz_loadu_ps(mask, row + kGemmPanelWidth));
+      }
+      _mm512_storeu_ps(row, left[r]);
+      _mm512_mask_storeu_ps(row + kGemmPanelWidth, mask, right[r]);
+    } else {
+      if (accumulate) left[r] = _mm512_add_ps(left[r], _mm512_maskz_loadu_ps(mask, row));
+      _mm512_mask_storeu_ps(row, mask, left[r]);
+    }
+  }
+}
+
+template <int R, bool Pair, bool Edge>
+NNUC_AVX512 void micro_tile_segments_rows_avx512(std::int64_t rows, const float* a, std::int64_t a_row,
+                                                 const GemmSegment* segments, int segment_count, std::int64_t length,
+                                                 const float* b0, std::int64_t panel_rows, float* c, std::int64_t c_row,
+                                                 bool accumulate, int cols) {
+  if constexpr (R > 1) {
+    if (rows < R)
+      return micro_tile_segments_rows_avx512<R - 1, Pair, Edge>(rows, a, a_row, segments, segment_count, length, b0,
+                                                                panel_rows, c, c_row, accumulate, cols);
+  }
+  micro_tile_segments_avx512<R, Pair, Edge>(a, a_row, segments, segment_count, length, b0, panel_rows, c, c_row,
+                                            accumulate, cols);
+}
+
 // Copies B[k0 : k0 + kc, n0 : n0 + cols] (plain layout) into a zero-padded kc x 16 panel.
 NNUC_AVX2_FMA void pack_panel(const float* b, std::int64_t b_k, std::int64_t kc, int cols, float* panel) {
   if (cols == kGemmPanelWidth) {
@@ -381,6 +450,36 @@ NNUC_AVX2_FMA void gemm_f32_avx2(std::int64_t m, std::int64_t n, std::int64_t k,
   }
 }
 
+NNUC_AVX512 void gemm_f32_segments_avx512(std::int64_t m, std::int64_t n, std::int64_t length,
+                                          const GemmSegment* segments, int segment_count, const float* a,
+                                          std::int64_t a_row, const float* b_packed, std::int64_t panel_rows, float* c,
+                                          std::int64_t c_row, bool accumulate) {
+  for (std::int64_t n0 = 0; n0 < n;) {
+    const bool pair = n - n0 > kGemmPanelWidth;
+    const int cols = static_cast<int>(std::min(kGemmPanelWidth, pair ? n - n0 - kGemmPanelWidth : n - n0));
+    const float* b0 = b_packed + (n0 / kGemmPanelWidth) * panel_rows * kGemmPanelWidth;
+    for (std::int64_t i0 = 0; i0 < m; i0 += kMrNarrow) {
+      const std::int64_t rows = std::min(kMrNarrow, m - i0);
+      const float* a_tile = a + i0 * a_row;
+      float* c_tile = c + i0 * c_row + n0;
+      if (pair && cols == kGemmPanelWidth) {
+        micro_tile_segments_rows_avx512<kMrNarrow, true, false>(rows, a_tile, a_row, segments, segment_count, length,
+                                                                b0, panel_rows, c_tile, c_row, accumulate, cols);
+      } else if (pair) {
+        micro_tile_segments_rows_avx512<kMrNarrow, true, true>(rows, a_tile, a_row, segments, segment_count, length, b0,
+                                                               panel_rows, c_tile, c_row, accumulate, cols);
+      } else if (cols == kGemmPanelWidth) {
+        micro_tile_segments_rows_avx512<kMrNarrow, false, false>(rows, a_tile, a_row, segments, segment_count, length,
+                                                                 b0, panel_rows, c_tile, c_row, accumulate, cols);
+      } else {
+        micro_tile_segments_rows_avx512<kMrNarrow, false, true>(rows, a_tile, a_row, segments, segment_count, length,
+                                                                b0, panel_rows, c_tile, c_row, accumulate, cols);
+      }
+    }
+    n0 += pair ? 2 * kGemmPanelWidth : kGemmPanelWidth;
+  }
+}
+
 #else  // not x86: the convolutions use Eigen
 
 bool has_avx2_fma() { return false; }
@@ -390,6 +489,11 @@ bool gemm_uses_avx512() { return false; }
 
 void gemm_f32_avx2(std::int64_t, std::int64_t, std::int64_t, GemmA, GemmB, float*, std::int64_t, bool) {
   NNUC_THROW(Error, "gemm_f32_avx2: this CPU has no AVX2 (callers check has_avx2_fma())");
+}
+
+void gemm_f32_segments_avx512(std::int64_t, std::int64_t, std::int64_t, const GemmSegment*, int, const float*,
+                              std::int64_t, const float*, std::int64_t, float*, std::int64_t, bool) {
+  NNUC_THROW(Error, "gemm_f32_segments_avx512: this CPU has no AVX-512 (callers check gemm_uses_avx512())");
 }
 
 #endif

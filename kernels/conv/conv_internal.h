@@ -34,6 +34,8 @@ struct ScratchBuffer {
 //   forward:         [col tiles], [packed w^T: kvol Ci x Co]
 //   backward_data:   [dy-col tiles], [dx tiles], [packed per-phase weights: kvol Co x Ci in total]
 //   backward_weight: [col tiles], [partial dw^T: threads * kvol Ci * Co]
+// The in-place path of unit-stride same-padding passes on AVX-512 (direct_conv_applies) uses the same
+// buffers: the packed weight, and the col tiles for the border rows of each line and their results.
 struct CpuConvPlan {
   int threads = 1;
   std::int64_t tile_rows = 1;

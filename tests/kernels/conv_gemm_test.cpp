@@ -102,5 +102,62 @@ TEST(ConvGemmAvx2, EveryMicroTilePathMatchesADoubleReference) {
               check(m, n, k, Layout{a_column_major, b_packed, accumulate}, random);
 }
 
+// The indirect GEMM of the in-place convolutions: segments at arbitrary offsets into one A buffer (some
+// overlapping, as a convolution's taps do), B rows taken out of order from packed panels, every row
+// count of the 12-row tile, one panel (full or not), a pair (full or not), a pair and a single panel;
+// C with a wider row stride (columns past n untouched), written or accumulated.
+TEST(ConvGemmAvx2, SegmentedAMatchesADoubleReference) {
+  if (!has_avx512f()) GTEST_SKIP() << "this CPU has no AVX-512";
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (std::int64_t n : {5, 16, 20, 32, 40, 64}) {
+    for (std::int64_t m : {1, 7, 12, 13, 30}) {
+      for (bool accumulate : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "m " << m << " n " << n << (accumulate ? " +=" : " ="));
+        const std::int64_t length = 7, a_row = 9, b_rows = 40;
+        const int count = 5;
+        std::vector<GemmSegment> segments;
+        for (int s = 0; s < count; ++s)
+          segments.push_back(GemmSegment{static_cast<std::int64_t>(random() % 20),
+                                         static_cast<std::int64_t>(random() % (b_rows - length + 1))});
+        std::vector<float> a(static_cast<std::size_t>(20 + m * a_row + length)),
+            b(static_cast<std::size_t>(b_rows * n));
+        for (float& x : a) x = value(random);
+        for (float& x : b) x = value(random);
+        std::vector<float> packed(static_cast<std::size_t>(packed_b_elements(b_rows, n)), 0.0f);
+        for (std::int64_t p = 0; p < b_rows; ++p)
+          for (std::int64_t j = 0; j < n; ++j)
+            packed[static_cast<std::size_t>(((j / kGemmPanelWidth) * b_rows + p) * kGemmPanelWidth +
+                                            j % kGemmPanelWidth)] = b[static_cast<std::size_t>(p * n + j)];
+        const std::int64_t c_row = n + 3;
+        std::vector<float> c(static_cast<std::size_t>(m * c_row));
+        for (float& x : c) x = value(random);
+        const std::vector<float> before = c;
+        gemm_f32_segments_avx512(m, n, length, segments.data(), count, a.data(), a_row, packed.data(), b_rows, c.data(),
+                                 c_row, accumulate);
+        double worst = 0;
+        for (std::int64_t i = 0; i < m; ++i) {
+          for (std::int64_t j = 0; j < n; ++j) {
+            double expected = accumulate ? before[static_cast<std::size_t>(i * c_row + j)] : 0.0;
+            double scale = std::abs(expected);
+            for (const GemmSegment& segment : segments)
+              for (std::int64_t p = 0; p < length; ++p) {
+                const double product =
+                    static_cast<double>(a[static_cast<std::size_t>(segment.a_offset + i * a_row + p)]) *
+                    b[static_cast<std::size_t>((segment.b_row + p) * n + j)];
+                expected += product;
+                scale += std::abs(product);
+              }
+            worst = std::max(worst, std::abs(c[static_cast<std::size_t>(i * c_row + j)] - expected) / scale);
+          }
+          for (std::int64_t j = n; j < c_row; ++j)
+            ASSERT_EQ(c[static_cast<std::size_t>(i * c_row + j)], before[static_cast<std::size_t>(i * c_row + j)]);
+        }
+        EXPECT_LE(worst, kTolerance);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nnuc::cpu

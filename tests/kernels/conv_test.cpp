@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv/conv_cpu_gather.h"
+#include "kernels/conv/conv_gemm.h"
 #include "kernels/core/allocator.h"
 #include "tests/kernels/conv_test_util.h"
 #include "tests/support/test_support.h"
@@ -157,7 +159,38 @@ std::vector<Case> cases() {
       {"channels_8_to_12", Shape{1, 5, 6, 7, 8}, 12, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
       {"channels_17_to_20_s2", Shape{2, 6, 5, 7, 17}, 20, geometry({3, 3, 3}, {2, 2, 2}, {1, 1, 1})},
       {"channels_9_to_8", Shape{1, 4, 9, 8, 9}, 8, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
+      // Unit stride, same padding, lines of >= 8 voxels: on AVX-512 CPUs forward and backward data read
+      // the input in place (direct_same_conv); the border rows of each line go through im2col. Output
+      // channels around the paired panels (16, 20, 32, 40, 64), a single line or plane, a 5^3 kernel
+      // (two border voxels per side), 2-d.
+      {"direct_co32_small_planes", Shape{1, 3, 4, 12, 5}, 32, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
+      {"direct_co40_batch2", Shape{2, 4, 5, 17, 8}, 40, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
+      {"direct_co64_one_line", Shape{1, 2, 1, 9, 3}, 64, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
+      {"direct_2d_co20", Shape{2, 1, 7, 30, 4}, 20, geometry({1, 3, 3}, {1, 1, 1}, {0, 1, 1})},
+      {"direct_1x3x3_co16", Shape{1, 3, 5, 10, 16}, 16, geometry({1, 3, 3}, {1, 1, 1}, {0, 1, 1})},
+      {"direct_5x5x5", Shape{1, 6, 7, 11, 2}, 12, geometry({5, 5, 5}, {1, 1, 1}, {2, 2, 2})},
   };
+}
+
+// Which passes read their input in place (direct_same_conv) on AVX-512 CPUs: nnU-Net's unit-stride
+// 3 x 3 x 3 and 1 x 3 x 3 convolutions of up to 64 output channels on lines of >= 8 voxels; not the
+// strided ones, not wider outputs (the im2col copy is then cheap beside the GEMM), not short lines.
+TEST(Conv, UnitStrideSamePaddingConvolutionsReadTheirInputInPlace) {
+  if (!cpu::gemm_uses_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const auto applies = [](const Shape& x, std::int64_t co, const ConvGeometry& g) {
+    const Shape w{co, g.kernel[0], g.kernel[1], g.kernel[2], x[4]};
+    const conv_detail::CpuConvPlan plan = conv_detail::cpu_conv_plan(ConvPass::forward, x, w, g, DType::f32, 2);
+    return cpu::direct_conv_applies(x, co, g, plan);
+  };
+  const ConvGeometry k3 = geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1});
+  EXPECT_TRUE(applies(Shape{2, 40, 32, 32, 32}, 32, k3));
+  EXPECT_TRUE(applies(Shape{1, 64, 64, 64, 1}, 32, k3));
+  EXPECT_TRUE(applies(Shape{1, 1, 64, 64, 32}, 64, geometry({1, 3, 3}, {1, 1, 1}, {0, 1, 1})));
+  EXPECT_FALSE(applies(Shape{2, 40, 32, 32, 32}, 64, geometry({3, 3, 3}, {2, 2, 2}, {1, 1, 1})));
+  EXPECT_FALSE(applies(Shape{2, 10, 8, 8, 64}, 128, k3));
+  EXPECT_FALSE(applies(Shape{2, 10, 8, 4, 32}, 32, k3));
+  EXPECT_FALSE(applies(Shape{2, 10, 8, 16, 32}, 32, geometry({3, 3, 3}, {1, 1, 1}, {0, 0, 0})));
+  EXPECT_FALSE(applies(Shape{2, 10, 8, 16, 32}, 32, geometry({1, 1, 1}, {1, 1, 1}, {0, 0, 0})));
 }
 
 class ConvCase : public ::testing::TestWithParam<Case> {};
