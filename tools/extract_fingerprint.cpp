@@ -3,7 +3,6 @@
 // source record) into the preprocessed folder, for `nnuc plan-experiment` to plan from.
 #include <algorithm>
 #include <cstdio>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -11,6 +10,7 @@
 #include "planner/plan_and_preprocess.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/plan_options.h"
 
 namespace nnuc::tools {
 
@@ -51,11 +51,7 @@ int run_extract_fingerprint(int argc, char** argv) {
              "expected -d ID [ID ...] or -i RAW_DATASET_DIR (see nnuc extract-fingerprint --help)");
 
   const data::NnunetRoots roots = data::NnunetRoots::from_environment();
-  if (preprocessed_root.empty()) {
-    NNUC_CHECK(!roots.preprocessed.empty(),
-               "no preprocessed root: set the environment variable nnUNet_preprocessed or give -o PREPROCESSED_DIR");
-    preprocessed_root = roots.preprocessed;
-  }
+  preprocessed_root = preprocessed_root_or_environment(preprocessed_root);
   // Every dataset is found before any is read, so a typo in the third id fails at once.
   std::vector<std::string> raw_folders;
   if (!raw_folder.empty()) raw_folders.push_back(raw_folder);
@@ -73,12 +69,7 @@ int run_extract_fingerprint(int argc, char** argv) {
     if (!quiet)
       options.log = [](const std::string& line) { std::fprintf(stderr, "extract-fingerprint: %s\n", line.c_str()); };
     const planner::PlanAndPreprocessResult result = planner::plan_and_preprocess(options);
-    if (result.refused) {
-      std::printf("%s", result.verification->summary(std::numeric_limits<std::size_t>::max()).c_str());
-      std::fprintf(stderr,
-                   "nnuc extract-fingerprint: refusing %s: it does not pass verification (problems above); fix "
-                   "them, or extract anyway with --no-verify\n",
-                   folder.c_str());
+    if (report_refusal(result, "extract-fingerprint", folder)) {
       status = kExitFailure;
       continue;
     }

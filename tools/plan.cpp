@@ -90,6 +90,25 @@ void print_plan_report(const planner::PlanAndPreprocessResult& result) {
   std::printf("plans: %s\n", result.plans_file.c_str());
 }
 
+bool report_refusal(const planner::PlanAndPreprocessResult& result, const std::string& command,
+                    const std::string& folder) {
+  if (!result.refused) return false;
+  std::printf("%s", result.verification->summary(std::numeric_limits<std::size_t>::max()).c_str());
+  std::fprintf(stderr,
+               "nnuc %s: refusing %s: it does not pass verification (problems above); fix them, or go on anyway "
+               "with --no-verify\n",
+               command.c_str(), folder.c_str());
+  return true;
+}
+
+std::string preprocessed_root_or_environment(const std::string& given) {
+  if (!given.empty()) return given;
+  const data::NnunetRoots roots = data::NnunetRoots::from_environment();
+  NNUC_CHECK(!roots.preprocessed.empty(),
+             "no preprocessed root: set the environment variable nnUNet_preprocessed or give -o PREPROCESSED_DIR");
+  return roots.preprocessed;
+}
+
 int run_plan(int argc, char** argv) {
   planner::PlanAndPreprocessOptions options;
   PlanningArguments planning;
@@ -195,12 +214,7 @@ int run_plan(int argc, char** argv) {
   for (const std::string& folder : raw_folders) {
     options.raw_dataset_folder = folder;
     const planner::PlanAndPreprocessResult result = planner::plan_and_preprocess(options);
-    if (result.refused) {
-      std::printf("%s", result.verification->summary(std::numeric_limits<std::size_t>::max()).c_str());
-      std::fprintf(stderr,
-                   "nnuc plan: refusing to plan %s: it does not pass verification (problems above); fix them, "
-                   "or plan anyway with --no-verify\n",
-                   folder.c_str());
+    if (report_refusal(result, "plan", folder)) {
       status = kExitFailure;
       continue;
     }

@@ -43,11 +43,7 @@ int run_plan_experiment(int argc, char** argv) {
   if (cli.parse(argc, argv) == Parsed::help_shown) return kExitSuccess;
 
   const data::NnunetRoots roots = data::NnunetRoots::from_environment();
-  if (preprocessed_root.empty()) {
-    NNUC_CHECK(!roots.preprocessed.empty(),
-               "no preprocessed root: set the environment variable nnUNet_preprocessed or give -o PREPROCESSED_DIR");
-    preprocessed_root = roots.preprocessed;
-  }
+  preprocessed_root = preprocessed_root_or_environment(preprocessed_root);
   // Every dataset's inputs are found before anything is planned.
   std::vector<planner::PlanAndPreprocessOptions> runs;
   for (const std::string& id : dataset_ids) {

@@ -31,4 +31,12 @@ struct PlanningArguments {
 // configuration, the exact model's statistics, gt_segmentations and the plans file.
 void print_plan_report(const planner::PlanAndPreprocessResult& result);
 
+// When verification refused the raw dataset `folder`: prints every problem and a line saying what
+// `command` ("plan", "extract-fingerprint") did not do and how to go on anyway; returns true. Else false.
+bool report_refusal(const planner::PlanAndPreprocessResult& result, const std::string& command,
+                    const std::string& folder);
+
+// `given` when not empty, else $nnUNet_preprocessed (InvalidInput saying how to give one when unset).
+std::string preprocessed_root_or_environment(const std::string& given);
+
 }  // namespace nnuc::tools
