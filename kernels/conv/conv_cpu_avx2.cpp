@@ -129,12 +129,15 @@ void direct_same_conv(const float* src, const Shape& shape, std::int64_t dst_cha
       }
     }
   // Phase 2 work: the border rows of runs of lines, as many as fit a thread's col tile with their
-  // results (count (row_length + cd) <= tile_rows row_length).
-  const std::int64_t border_per_line = width - (w_last - w_first + 1);
+  // results (count (row_length + cd) <= tile_rows row_length). None with a kernel of 1 along W.
+  std::vector<std::int64_t> border_columns;
+  for (std::int64_t w = 0; w < width; ++w)
+    if (w < w_first || w > w_last) border_columns.push_back(w);
+  const std::int64_t border_per_line = static_cast<std::int64_t>(border_columns.size());
   const std::int64_t capacity = plan.tile_rows * row_length / (row_length + cd);
-  const std::int64_t lines_per_task = std::max<std::int64_t>(1, capacity / border_per_line);
+  const std::int64_t lines_per_task = std::max<std::int64_t>(1, capacity / std::max<std::int64_t>(border_per_line, 1));
   const std::int64_t lines = batch * depth * height;
-  const std::int64_t border_tasks = (lines + lines_per_task - 1) / lines_per_task;
+  const std::int64_t border_tasks = border_per_line == 0 ? 0 : (lines + lines_per_task - 1) / lines_per_task;
 
 #pragma omp parallel num_threads(plan.threads)
   {
@@ -154,22 +157,17 @@ void direct_same_conv(const float* src, const Shape& shape, std::int64_t dst_cha
       const std::int64_t line_end = std::min(lines, (task + 1) * lines_per_task);
       std::int64_t count = 0;
       for (std::int64_t line = task * lines_per_task; line < line_end; ++line)
-        for (std::int64_t w = 0; w < width; ++w) {
-          if (w == w_first && w_first <= w_last) w = w_last + 1;  // skip the interior
-          if (w >= width) break;
-          gather_rows(src, border_gather, line * width + w, 1, col + count * row_length);
-          ++count;
-        }
+        for (std::int64_t w : border_columns)
+          gather_rows(src, border_gather, line * width + w, 1, col + count++ * row_length);
       float* results = col + count * row_length;
       gemm_f32_avx2(count, cd, row_length, GemmA{col, row_length, 1}, GemmB{packed, kGemmPanelWidth, true}, results, cd,
                     false);
       if (bias != nullptr) add_bias_rows(results, count, cd, bias);
-      for (std::int64_t line = task * lines_per_task, r = 0; line < line_end; ++line)
-        for (std::int64_t w = 0; w < width; ++w) {
-          if (w == w_first && w_first <= w_last) w = w_last + 1;
-          if (w >= width) break;
-          std::copy(results + r * cd, results + (r + 1) * cd, dst + (line * width + w) * cd);
-          ++r;
+      const float* result = results;
+      for (std::int64_t line = task * lines_per_task; line < line_end; ++line)
+        for (std::int64_t w : border_columns) {
+          std::copy(result, result + cd, dst + (line * width + w) * cd);
+          result += cd;
         }
     }
   }

@@ -162,13 +162,14 @@ std::vector<Case> cases() {
       // Unit stride, same padding, lines of >= 8 voxels: on AVX-512 CPUs forward and backward data read
       // the input in place (direct_same_conv); the border rows of each line go through im2col. Output
       // channels around the paired panels (16, 20, 32, 40, 64), a single line or plane, a 5^3 kernel
-      // (two border voxels per side), 2-d.
+      // (two border voxels per side), a kernel of 1 along W (no border rows), 2-d.
       {"direct_co32_small_planes", Shape{1, 3, 4, 12, 5}, 32, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
       {"direct_co40_batch2", Shape{2, 4, 5, 17, 8}, 40, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
       {"direct_co64_one_line", Shape{1, 2, 1, 9, 3}, 64, geometry({3, 3, 3}, {1, 1, 1}, {1, 1, 1})},
       {"direct_2d_co20", Shape{2, 1, 7, 30, 4}, 20, geometry({1, 3, 3}, {1, 1, 1}, {0, 1, 1})},
       {"direct_1x3x3_co16", Shape{1, 3, 5, 10, 16}, 16, geometry({1, 3, 3}, {1, 1, 1}, {0, 1, 1})},
       {"direct_5x5x5", Shape{1, 6, 7, 11, 2}, 12, geometry({5, 5, 5}, {1, 1, 1}, {2, 2, 2})},
+      {"direct_3x3x1_no_border_rows", Shape{1, 4, 5, 9, 3}, 6, geometry({3, 3, 1}, {1, 1, 1}, {1, 1, 0})},
   };
 }
 
