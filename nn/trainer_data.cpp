@@ -5,6 +5,7 @@
 #include "data/augment/augment.h"
 #include "data/loader/loader.h"
 #include "kernels/core/nvtx.h"
+#include "kernels/core/stream_mark.h"
 
 namespace nnuc::nn {
 
@@ -23,26 +24,60 @@ class PipelineData : public TrainerData {
         training_(std::move(training)),
         validation_(std::move(validation)) {}
 
+  ~PipelineData() override {
+    try {
+      release_copied_batch();
+    } catch (const std::exception& e) {
+      // A failed stream: the copy will not run, so its source may go. Say why; never throw here.
+      detail::print_error(__FILE__, __LINE__, e.what());
+    }
+  }
+  PipelineData(const PipelineData&) = delete;
+  PipelineData& operator=(const PipelineData&) = delete;
+
   TrainerBatch next_training_batch() override { return next(training_, true); }
   TrainerBatch next_validation_batch() override { return next(validation_, false); }
 
  private:
   TrainerBatch next(data::BatchLoader& loader, bool training) {
     NNUC_RANGE(training ? "training_batch" : "validation_batch");
-    const data::Batch batch = loader.next();
+    release_copied_batch();
+    data::Batch batch = loader.next();
     NNUC_CHECK(batch.iteration <= std::numeric_limits<std::uint32_t>::max(), "training data: iteration ",
                batch.iteration, " exceeds the augmentation's 32-bit counter");
-    // The loader's crops are host tensors; the augmentation runs where the network does.
-    const Tensor data = ctx_.device() == Device::CPU ? batch.data : batch.data.copy_to(ctx_);  // (B, C, L0, L1, L2)
-    const Tensor seg = ctx_.device() == Device::CPU ? batch.seg : batch.seg.copy_to(ctx_);     // (B, S, L0, L1, L2)
+    const std::uint64_t iteration = batch.iteration;
+    // The loader's crops are host tensors; the augmentation runs where the network does. On a GPU the
+    // copies are queued on the training stream without waiting (from page-locked memory they run at
+    // the bus's speed and the host goes on queueing the augmentation and the step); the host batch
+    // is kept until the stream has passed them.
+    Tensor data = batch.data, seg = batch.seg;  // (B, C, L0, L1, L2), (B, S, L0, L1, L2)
+    if (ctx_.device() != Device::CPU) {
+      copied_ = std::move(batch);
+      try {
+        data = copied_.data.copy_to_async(ctx_);
+        seg = copied_.seg.copy_to_async(ctx_);
+        copied_mark_ = StreamMark::record(ctx_);
+      } catch (...) {
+        ctx_.synchronize();  // what was queued has run before the host buffers can go
+        throw;
+      }
+    }
     augment::AugmentedBatch augmented =
-        augment::augment_batch(ctx_, data, seg, augment_, seed_, static_cast<std::uint32_t>(batch.iteration), training,
+        augment::augment_batch(ctx_, data, seg, augment_, seed_, static_cast<std::uint32_t>(iteration), training,
                                activations_, first_element_);
     TrainerBatch out;
-    out.iteration = batch.iteration;
+    out.iteration = iteration;
     out.input = std::move(augmented.data);
     out.target = std::move(augmented.targets.front());
     return out;
+  }
+
+  // The host batch of the last copy, once the stream has passed the copy (long before the next call,
+  // in the trainer, which waits for each step's loss). Its buffers then go back to the loader.
+  void release_copied_batch() {
+    copied_mark_.wait();
+    copied_ = data::Batch{};
+    copied_mark_ = StreamMark{};
   }
 
   const Context& ctx_;
@@ -52,6 +87,8 @@ class PipelineData : public TrainerData {
   std::uint32_t first_element_;
   data::BatchLoader training_;
   data::BatchLoader validation_;
+  data::Batch copied_;      // host buffers an asynchronous copy may still read
+  StreamMark copied_mark_;  // ... until the training stream passes this mark
 };
 
 }  // namespace
@@ -81,6 +118,7 @@ TrainerDataFactory pipeline_data(const Context& ctx, PipelineSpec spec) {
   common.ignore_label = spec.ignore_label;
   common.world_size = spec.world_size;
   common.rank = spec.rank;
+  if (ctx.device() == Device::CUDA && spec.page_locked_batches) common.page_locked_for_device = ctx.cuda_index();
   data::BatchLoaderOptions training = common;
   training.case_files = spec.training_cases;
   training.patch_load = data::sampling_patch(patch_load);

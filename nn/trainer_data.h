@@ -3,6 +3,12 @@
 // training device and put through augment::augment_batch there (training transforms, or the
 // validation pipeline), ending channels-last in the activation dtype.
 //
+// On a GPU the loader's workers crop into page-locked host buffers and the copy is queued on the
+// training stream without waiting: it runs at the bus's speed (3d_fullres 128³ batch 2: 2 × 205³ ×
+// (4 + 2) B = 103 MB, about 2 ms at ~50 GB/s instead of about 9 ms from pageable memory, napkin math
+// in bench/nn/training_iteration_bench.cpp) while the host goes on queueing the augmentation and the
+// step. The host buffers go back to the loader once the stream has passed the copy.
+//
 // The augmentation is asked for the full-resolution target alone: nn::training_step and the
 // validation loss make the deep-supervision targets themselves (nearest-exact resize to each
 // output's shape, which is round(P · scale) for the planner's divisible patches: the same maps).
@@ -32,6 +38,9 @@ struct PipelineSpec {
   DType activations = DType::f32;         // out dtype of the augmentation (bf16 on CUDA in mixed mode)
   int workers = 2;                        // loader threads per stream
   int world_size = 1, rank = 0;           // data parallelism: this rank's share of each batch
+  // CUDA: the loader's batches in page-locked host memory (see above). false: ordinary host memory,
+  // copied from pageable memory (the benchmark's comparison). Ignored off CUDA.
+  bool page_locked_batches = true;
 };
 
 // The mirror axes of the configuration's augmentation in the network's spatial axes, which the

@@ -10,10 +10,13 @@
 //   CUDA, 3d_fullres 128³ batch 2 bf16, default 6-stage network: 5.73 TFLOP per step; at ~790 TFLOP/s
 //     (H100/H200 dense bf16) ≈ 7.3 ms of convolutions + ≈ 3.8 ms of norm/activation traffic. The
 //     batch: P_load crops of 2 × 205³ (±30° rotation, 0.85 scale enlargement, Appendix A.4) f32 +
-//     i16 seg = 103 MB, copied host→device synchronously: ≈ 9 ms at ~12 GB/s from pageable memory;
-//     the spatial transform reads them and writes 2 × 128³ × (4 + 2) B on the device, well under
-//     0.1 ms at 4 TB/s. Floor ≈ 20 ms per iteration (≈ 50 it/s); the copy is the largest avoidable
-//     part (pinned, asynchronous, double-buffered staging would hide it behind the step).
+//     i16 seg = 103 MB, copied host→device: ≈ 9 ms at ~12 GB/s from pageable memory (".../pageable",
+//     the loader's batches in ordinary memory), ≈ 2 ms at ~50 GB/s from the
+//     page-locked batches the trainer uses, queued without waiting; the spatial transform reads them
+//     and writes 2 × 128³ × (4 + 2) B on the device, well under 0.1 ms at 4 TB/s. Floor ≈ 20 ms per
+//     iteration (≈ 50 it/s). The trainer's per-step sync (the loss) leaves the copy on the critical
+//     path: hiding it behind the previous step would need persistent device staging buffers, which the
+//     memory model does not count.
 //   CPU (this machine: 2 cores, ~157 GFLOP/s f32 peak, ~110 GFLOP/s reached by the convolutions):
 //     2d 32² batch 7 (the tiny dataset's 2d plan, 4 stages 32…256): 3 × 2.0 = 6.0 GFLOP per step
 //     ≈ 55 ms; the crops (7 × 37², ±180° → 90° keeps a square patch nearly unchanged) and their CPU
@@ -118,7 +121,7 @@ class SyntheticCases {
 };
 
 void run_iterations(benchmark::State& state, const Context& ctx, const nn::UNetConfig& config,
-                    const std::vector<std::int64_t>& patch, int batch, DType activations) {
+                    const std::vector<std::int64_t>& patch, int batch, DType activations, bool page_locked = true) {
   data::Shape3 case_shape{};
   for (std::size_t a = 0; a < 3; ++a) {
     const std::int64_t p = patch.size() == 2 ? (a == 0 ? 8 : patch[a - 1]) : patch[a];
@@ -132,6 +135,7 @@ void run_iterations(benchmark::State& state, const Context& ctx, const nn::UNetC
   spec.use_mask_for_norm = {false};
   spec.activations = activations;
   spec.workers = static_cast<int>(state.range(0));
+  spec.page_locked_batches = page_locked;
   std::unique_ptr<nn::TrainerData> data = nn::pipeline_data(ctx, spec)(/*seed=*/1, 0, 0);
   nn::UNet network(ctx, config, DType::f32, 1);
   nn::SGD optimizer(ctx, network.parameters(), nn::OptimizerConfig{});
@@ -197,6 +201,19 @@ void BM_IterationCuda(benchmark::State& state) {
 }
 BENCHMARK(BM_IterationCuda)
     ->Name("train_iteration/cuda/3d_fullres_128x128x128_b2_bf16")
+    ->Arg(4)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3.0);
+
+// The same with the loader's batches in ordinary (pageable) host memory: the peer of the line above.
+void BM_IterationCudaPageable(benchmark::State& state) {
+  NNUC_BENCH_REQUIRE_GPU(state);
+  run_iterations(state, *bench::gpu(), nn::default_3d_config(1, 3), {128, 128, 128}, 2, DType::bf16,
+                 /*page_locked=*/false);
+}
+BENCHMARK(BM_IterationCudaPageable)
+    ->Name("train_iteration/cuda/3d_fullres_128x128x128_b2_bf16/pageable")
     ->Arg(4)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()

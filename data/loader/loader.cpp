@@ -114,11 +114,17 @@ bool make_batch(State& state, std::uint64_t iteration, Batch& batch) {
   }
   if (options.before_load) options.before_load(iteration, batch.case_identifiers);
 
-  // Pinned host memory would go here: allocating these two from page-locked memory (cudaHostAlloc,
-  // recycled through a pool of queue_depth + workers buffers) lets the copy to the GPU run
-  // asynchronously. Plain pageable host tensors for now.
-  batch.data = Tensor::empty_cpu(Shape{size, state.channels, patch[0], patch[1], patch[2]}, DType::f32);
-  batch.seg = Tensor::empty_cpu(Shape{size, state.seg_channels, patch[0], patch[1], patch[2]}, DType::i16);
+  // Page-locked buffers are recycled through page_locked_host_allocator()'s cache: at most queue_depth
+  // + workers batches (+ the consumer's) are alive at once, all of one size.
+  const Shape data_shape{size, state.channels, patch[0], patch[1], patch[2]};
+  const Shape seg_shape{size, state.seg_channels, patch[0], patch[1], patch[2]};
+  if (const std::optional<int> device = options.page_locked_for_device) {
+    batch.data = Tensor::empty_page_locked(data_shape, DType::f32, *device);
+    batch.seg = Tensor::empty_page_locked(seg_shape, DType::i16, *device);
+  } else {
+    batch.data = Tensor::empty_cpu(data_shape, DType::f32);
+    batch.seg = Tensor::empty_cpu(seg_shape, DType::i16);
+  }
   float* data = batch.data.data<float>();
   std::int16_t* seg = batch.seg.data<std::int16_t>();
   for (std::int64_t j = 0; j < size; ++j) {

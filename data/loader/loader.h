@@ -40,6 +40,7 @@ namespace nnuc::data {
 
 struct Batch {
   std::uint64_t iteration = 0;
+  // Both in page-locked memory when BatchLoaderOptions::page_locked_for_device asks for it.
   Tensor data;  // f32 (B, C, L0, L1, L2) on the host, channel first; padding 0
   Tensor seg;   // i16 (B, S, L0, L1, L2) on the host; S = 1, or 2 with a previous stage; padding -1
   std::vector<std::string> case_identifiers;  // per element
@@ -71,6 +72,10 @@ struct BatchLoaderOptions {
   StoreVerification verification = StoreVerification::lazy;  // each array checked on first use
   int world_size = 1;
   int rank = 0;
+  // A CUDA device index: batches are made in page-locked host memory for that device
+  // (Tensor::empty_page_locked), so their copy to it runs at the bus's full speed without blocking the
+  // host. nullopt: ordinary host memory (CPU training).
+  std::optional<int> page_locked_for_device;
   // Test hook: called by the worker making batch `iteration` after its cases are chosen and before
   // they are read. Lets tests block a worker (stall detection) or watch how far ahead workers run.
   std::function<void(std::uint64_t iteration, const std::vector<std::string>& case_identifiers)> before_load;

@@ -48,11 +48,25 @@ std::size_t default_host_cache_limit() {
 }
 }  // namespace
 
-Allocator::Allocator(Device device) : device_(device), host_cache_limit_(default_host_cache_limit()) {}
+Allocator::Allocator(Device device, HostMemory host_memory)
+    : device_(device), host_memory_(host_memory), host_cache_limit_(default_host_cache_limit()) {}
 
-// At exit only host blocks are released: the CUDA runtime may already be unloading, and the driver
-// takes the device memory back with the process anyway.
-Allocator::~Allocator() { release_host_blocks(); }
+// At exit only pageable host blocks are released: the CUDA runtime may already be unloading (so
+// neither device memory nor page-locked blocks can be given back through it), and the system takes
+// both back with the process anyway.
+Allocator::~Allocator() {
+  if (host_memory_ == HostMemory::pageable) release_host_blocks();
+}
+
+void Allocator::free_host_block(void* pointer) noexcept {
+  if (host_memory_ == HostMemory::pageable) {
+    std::free(pointer);
+    return;
+  }
+#ifdef NNUC_WITH_CUDA
+  CUDA_CHECK_PRINT(cudaFreeHost(pointer));
+#endif
+}
 
 void* Allocator::take_cached(std::size_t rounded) {
   if (device_ != Device::CPU) return nullptr;
@@ -78,7 +92,22 @@ void* Allocator::try_allocate(std::size_t rounded, [[maybe_unused]] void* stream
   }
   switch (device_) {
     case Device::Meta: return nullptr;
-    case Device::CPU: return std::aligned_alloc(kHostAlignment, rounded);
+    case Device::CPU: {
+      if (host_memory_ == HostMemory::pageable) return std::aligned_alloc(kHostAlignment, rounded);
+#ifdef NNUC_WITH_CUDA
+      if (!cuda_available()) return nullptr;
+      void* pointer = nullptr;  // page-aligned, so kHostAlignment holds
+      const cudaError_t status = cudaHostAlloc(&pointer, rounded, cudaHostAllocPortable);
+      if (status == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        return nullptr;
+      }
+      CUDA_CHECK(status);
+      return pointer;
+#else
+      return nullptr;
+#endif
+    }
     case Device::CUDA: {
 #ifdef NNUC_WITH_CUDA
       keep_pool_cached();
@@ -105,7 +134,8 @@ void* Allocator::try_allocate(std::size_t rounded, [[maybe_unused]] void* stream
 std::string Allocator::state_text() const {
   const AllocatorStats now = stats();
   std::string text = detail::concat("nnuc holds ", now.current_bytes, " bytes in live tensors");
-  if (device_ == Device::CPU) return text + detail::concat(", ", now.cached_bytes, " bytes cached");
+  if (device_ == Device::CPU)
+    return text + detail::concat(", ", now.cached_bytes, " bytes cached", page_locked() ? " (page-locked)" : "");
   if (device_ == Device::CUDA) {
     if (const std::optional<CudaMemoryState> state = cuda_memory_state()) {
       return text + detail::concat("; memory pool reserved ", state->pool_reserved, " bytes, in use ", state->pool_used,
@@ -150,7 +180,7 @@ void Allocator::deallocate(void* pointer, std::size_t bytes, [[maybe_unused]] vo
     case Device::Meta: break;
     case Device::CPU:
       if (rounded > host_cache_limit_ / 4) {
-        std::free(pointer);
+        free_host_block(pointer);
         break;
       }
       try {
@@ -164,7 +194,7 @@ void Allocator::deallocate(void* pointer, std::size_t bytes, [[maybe_unused]] vo
         stats_.cached_bytes += rounded;
         evict_host_blocks_above(host_cache_limit_);
       } catch (...) {
-        std::free(pointer);
+        free_host_block(pointer);
       }
       break;
     case Device::CUDA: {
@@ -197,7 +227,7 @@ void Allocator::evict_host_blocks_above(std::size_t limit) noexcept {
     same_size->second.erase(same_size->second.begin());
     if (same_size->second.empty()) free_blocks_.erase(same_size);
     freed_order_.pop_front();
-    std::free(oldest.pointer);
+    free_host_block(oldest.pointer);
     stats_.cached_bytes -= oldest.bytes;
   }
 }
@@ -259,6 +289,11 @@ void Allocator::register_stream(void* stream) noexcept {
 void Allocator::unregister_stream(void* stream) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   live_streams_.erase(stream);
+}
+
+Allocator& page_locked_host_allocator() {
+  static Allocator page_locked(Device::CPU, HostMemory::page_locked);
+  return page_locked;
 }
 
 Allocator& allocator_for(Device device) {

@@ -12,6 +12,10 @@
 //      overcommits, so the out-of-memory retry below would never see the pile before the OOM killer.
 //      A block that large comes with work of its size (a whole case, a batch of 128^3 tiles), beside
 //      which the page faults of fresh memory are small.
+//      The page-locked host allocator (page_locked_host_allocator()) is a second CPU allocator with the
+//      same cache, whose blocks come from cudaHostAlloc (pinned, portable across devices): copies
+//      between them and a GPU run at the bus's full speed and asynchronously (Tensor::empty_page_locked).
+//      Its cache matters more than the ordinary one's: cudaFreeHost waits for the whole device.
 // CUDA: stream-ordered cudaMallocAsync / cudaFreeAsync on the device's default memory pool with its
 //       release threshold raised so freed memory stays cached in the pool.
 //
@@ -54,9 +58,15 @@ struct AllocatorStats {
   std::uint64_t allocations = 0;  // number of allocate() calls since the last reset_peak()
 };
 
+// Where a CPU allocator's blocks come from.
+enum class HostMemory {
+  pageable,     // aligned_alloc
+  page_locked,  // cudaHostAlloc (CUDA builds only)
+};
+
 class Allocator {
  public:
-  explicit Allocator(Device device);
+  explicit Allocator(Device device, HostMemory host_memory = HostMemory::pageable);
   ~Allocator();
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
@@ -75,6 +85,7 @@ class Allocator {
   // gives the freed blocks back to the driver. Meta: nothing.
   void release_cached() noexcept;
   Device device() const { return device_; }
+  bool page_locked() const { return host_memory_ == HostMemory::page_locked; }
 
   // CPU: the most freed bytes the cache keeps (default: 1/8 of the physical memory, at most 2 GiB).
   // Lowering it evicts at once. Other devices: ignored.
@@ -100,8 +111,10 @@ class Allocator {
   void* try_allocate(std::size_t rounded, void* stream);  // nullptr when the memory is exhausted
   std::string state_text() const;                         // for OutOfMemory messages
   void release_host_blocks() noexcept;
+  void free_host_block(void* pointer) noexcept;
 
   Device device_;
+  HostMemory host_memory_;
   mutable std::mutex mutex_;
   AllocatorStats stats_;
   int failures_to_inject_ = 0;
@@ -122,6 +135,9 @@ class Allocator {
 
 // The process's allocator for a device.
 Allocator& allocator_for(Device device);
+// The process's page-locked host allocator (a CPU allocator; see the header comment). Without CUDA
+// (built without it, or no device) its allocations fail like exhausted memory.
+Allocator& page_locked_host_allocator();
 
 // The current CUDA device's memory as nnuc's allocator sees it: the default memory pool's reserved and
 // in-use bytes (cudaMemPoolAttrReserved/UsedMemCurrent; reserved - used is cached for reuse) and the

@@ -133,4 +133,27 @@ void Tensor::copy_from(const Tensor& source, const Context& ctx) {
 #endif
 }
 
+void Tensor::copy_from_async(const Tensor& source, const Context& ctx) {
+  check_defined(*this, "destination");
+  check_defined(source, "source");
+  if (!(device_ == Device::CUDA && source.device_ == Device::CPU && ctx.device() == Device::CUDA)) {
+    copy_from(source, ctx);
+    return;
+  }
+  NNUC_CHECK(source.shape_ == shape_ && source.dtype_ == dtype_, "copy_from_async: source ", source.describe(),
+             " does not match destination ", describe());
+  if (bytes() == 0) return;
+#ifdef NNUC_WITH_CUDA
+  CUDA_CHECK(
+      cudaMemcpyAsync(raw(), source.raw(), bytes(), cudaMemcpyHostToDevice, static_cast<cudaStream_t>(ctx.stream())));
+#endif
+}
+
+Tensor Tensor::copy_to_async(const Context& ctx) const {
+  check_defined(*this, "tensor");
+  Tensor out = Tensor::empty(shape_, dtype_, ctx);
+  out.copy_from_async(*this, ctx);
+  return out;
+}
+
 }  // namespace nnuc

@@ -51,7 +51,8 @@ class Context {
   Device models() const { return models_; }
   bool is_meta() const { return device_ == Device::Meta; }
 
-  void* stream() const { return stream_; }  // cudaStream_t; nullptr off CUDA
+  void* stream() const { return stream_; }        // cudaStream_t; nullptr off CUDA
+  int cuda_index() const { return cuda_index_; }  // the CUDA device's index; -1 off CUDA
   cudnnContext* cudnn() const { return cudnn_; }
 
   std::size_t workspace_cap() const { return workspace_cap_; }

@@ -1,32 +1,74 @@
 #include "kernels/core/tensor.h"
 
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 
 #include "kernels/core/allocator.h"
 #include "kernels/core/context.h"
 
+#ifdef NNUC_WITH_CUDA
+#include "kernels/core/cuda_check.h"
+#endif
+
 namespace nnuc {
 
-Storage::Storage(Device device, std::size_t bytes, void* stream)
-    : device_(device), bytes_(bytes), stream_(stream), data_(allocator_for(device).allocate(bytes, stream)) {}
+Storage::Storage(Device device, std::size_t bytes, void* stream) : Storage(allocator_for(device), bytes, stream) {}
 
-Storage::~Storage() { allocator_for(device_).deallocate(data_, bytes_, stream_); }
+Storage::Storage(Allocator& allocator, std::size_t bytes, void* stream)
+    : allocator_(&allocator),
+      device_(allocator.device()),
+      bytes_(bytes),
+      stream_(stream),
+      data_(allocator.allocate(bytes, stream)) {}
+
+Storage::~Storage() { allocator_->deallocate(data_, bytes_, stream_); }
+
+bool Storage::page_locked() const { return allocator_->page_locked(); }
+
+namespace {
+std::size_t checked_bytes(const Shape& shape, DType dtype) {
+  const std::int64_t count = shape.numel();
+  NNUC_CHECK(static_cast<std::uint64_t>(count) <= SIZE_MAX / dtype_size(dtype), "tensor ", shape.str(),
+             " is too large to address");
+  return static_cast<std::size_t>(count) * dtype_size(dtype);
+}
+}  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, const Context& ctx) {
   Tensor out;
   out.shape_ = shape;
   out.dtype_ = dtype;
   out.device_ = ctx.device();
-  const std::int64_t count = shape.numel();
-  NNUC_CHECK(static_cast<std::uint64_t>(count) <= SIZE_MAX / dtype_size(dtype), "tensor ", shape.str(),
-             " is too large to address");
-  out.storage_ =
-      std::make_shared<Storage>(ctx.device(), static_cast<std::size_t>(count) * dtype_size(dtype), ctx.stream());
+  out.storage_ = std::make_shared<Storage>(ctx.device(), checked_bytes(shape, dtype), ctx.stream());
   return out;
 }
 
 Tensor Tensor::empty_cpu(const Shape& shape, DType dtype) { return empty(shape, dtype, Context::cpu()); }
+
+Tensor Tensor::empty_page_locked(const Shape& shape, DType dtype, [[maybe_unused]] int cuda_device) {
+  const std::size_t bytes = checked_bytes(shape, dtype);
+#ifdef NNUC_WITH_CUDA
+  if (cuda_available()) {
+    int count = 0;
+    CUDA_CHECK(cudaGetDeviceCount(&count));
+    NNUC_CHECK(cuda_device >= 0 && cuda_device < count, "page-locked host tensor for CUDA device ", cuda_device,
+               ": out of range, ", count, " devices");
+    CUDA_CHECK(cudaSetDevice(cuda_device));
+    try {
+      Tensor out;
+      out.shape_ = shape;
+      out.dtype_ = dtype;
+      out.device_ = Device::CPU;
+      out.storage_ = std::make_shared<Storage>(page_locked_host_allocator(), bytes, nullptr);
+      return out;
+    } catch (const OutOfMemory&) {
+      // Page-locked memory exhausted: ordinary host memory holds the same values; copies are slower.
+    }
+  }
+#endif
+  return empty_cpu(shape, dtype);
+}
 
 template <typename T>
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values) {

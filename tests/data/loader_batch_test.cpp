@@ -141,6 +141,24 @@ TEST_F(LoaderBatch, BatchesArePureFunctionsOfSeedAndIteration) {
   EXPECT_NE(BatchLoader(many).next().corners, reference[0].corners);
 }
 
+TEST_F(LoaderBatch, PageLockedBatchesHoldTheSameCrops) {
+  // With a CUDA device the batches are page-locked and their buffers come back through the
+  // page-locked allocator's cache while workers write the next ones; without one, ordinary memory.
+  // Either way every batch is the one (seed, iteration) determines.
+  BatchLoaderOptions o = options();
+  o.page_locked_for_device = 0;
+  o.workers = 3;
+  o.queue_depth = 2;
+  BatchLoader loader(o);
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    const Batch batch = loader.next();
+    EXPECT_EQ(batch.iteration, i);
+    EXPECT_EQ(batch.data.page_locked(), cuda_available());
+    EXPECT_EQ(batch.seg.page_locked(), cuda_available());
+    expect_reconstructed(batch, o);
+  }
+}
+
 TEST_F(LoaderBatch, RanksConcatenateToTheSingleRankBatch) {
   BatchLoaderOptions single = options(5);
   BatchLoader whole(single);

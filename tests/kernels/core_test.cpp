@@ -3,6 +3,7 @@
 
 #include "kernels/core/allocator.h"
 #include "kernels/core/context.h"
+#include "kernels/core/stream_mark.h"
 #include "kernels/core/tensor.h"
 #include "tests/support/test_support.h"
 
@@ -123,6 +124,42 @@ TEST(Tensor, ChecksNameTheArgument) {
   }
   EXPECT_THROW(check_shape(a, Shape{2, 3}, "x"), InvalidInput);
   EXPECT_THROW(check_defined(Tensor(), "y"), InvalidInput);
+}
+
+TEST(Tensor, PageLockedWithoutCudaIsOrdinaryHostMemory) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present: PageLockedGpu covers page-locked tensors";
+  Allocator& page_locked = page_locked_host_allocator();
+  EXPECT_TRUE(page_locked.page_locked());
+  EXPECT_FALSE(allocator_for(Device::CPU).page_locked());
+  const AllocatorStats before = page_locked.stats();
+  const Tensor values = testing::random_uniform(Shape{3, 17, 5}, DType::f32);
+  Tensor host = Tensor::empty_page_locked(values.shape(), DType::f32, 0);
+  EXPECT_FALSE(host.page_locked());
+  EXPECT_EQ(host.device(), Device::CPU);
+  host.copy_from_async(values, Context::cpu());  // host to host: copy_from
+  EXPECT_EQ(host.to_vector<float>(), values.to_vector<float>());
+  EXPECT_EQ(values.copy_to_async(Context::cpu()).to_vector<float>(), values.to_vector<float>());
+  EXPECT_EQ(page_locked.stats().allocations, before.allocations) << "nothing asked of the page-locked allocator";
+  // Asked directly, it fails like exhausted memory, saying which allocator it is.
+  try {
+    page_locked.allocate(1000);
+    FAIL() << "no OutOfMemory";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("(page-locked)"), std::string::npos) << e.what();
+    EXPECT_EQ(e.requested_bytes(), 1024u);
+  }
+  EXPECT_EQ(page_locked.stats().current_bytes, before.current_bytes);
+}
+
+TEST(StreamMark, OffCudaEveryMarkHasPassed) {
+  const StreamMark empty;
+  EXPECT_TRUE(empty.passed());
+  empty.wait();
+  const StreamMark cpu = StreamMark::record(Context::cpu());
+  EXPECT_TRUE(cpu.passed());
+  cpu.wait();
+  auto meta = Context::meta(Device::CUDA);
+  EXPECT_TRUE(StreamMark::record(*meta).passed());
 }
 
 TEST(Context, CudaAbsenceIsAnAnswer) {
