@@ -15,7 +15,8 @@ StreamMark StreamMark::record(const Context& ctx) {
   if (ctx.device() != Device::CUDA) return mark;
   cudaEvent_t event = nullptr;
   CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-  mark.event_ = std::shared_ptr<void>(event, [](void* e) { CUDA_CHECK_PRINT(cudaEventDestroy(static_cast<cudaEvent_t>(e))); });
+  mark.event_ =
+      std::shared_ptr<void>(event, [](void* e) { CUDA_CHECK_PRINT(cudaEventDestroy(static_cast<cudaEvent_t>(e))); });
   CUDA_CHECK(cudaEventRecord(event, static_cast<cudaStream_t>(ctx.stream())));
 #else
   (void)ctx;

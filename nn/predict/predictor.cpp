@@ -120,7 +120,8 @@ data::PreprocessedCase PredictorSession::preprocess(const data::LoadedCase& inpu
 }
 
 Tensor PredictorSession::logits(const Tensor& data, SlidingWindowStats* stats,
-                                const std::function<void(std::int64_t, std::int64_t)>& progress) const {
+                                const std::function<void(std::int64_t, std::int64_t)>& progress,
+                                const CancelFlag* cancel) const {
   const PredictorModelSpec& spec = model_->spec();
   NNUC_CHECK(data.rank() == 4 && data.dim(0) == spec.network.input_channels, "predictor of ", spec.folder,
              ": preprocessed data ", data.describe(), " for a network of ", spec.network.input_channels,
@@ -134,15 +135,18 @@ Tensor PredictorSession::logits(const Tensor& data, SlidingWindowStats* stats,
   window.tile_batch = options_.tile_batch;
   window.activations = context_->device() == Device::CUDA && options_.mixed_precision ? DType::bf16 : DType::f32;
   window.accumulate_on_device = options_.accumulate_on_device;
-  return predict_sliding_window(*context_, model_->networks(), data, window, stats, progress);
+  return predict_sliding_window(*context_, model_->networks(), data, window, stats, progress, cancel);
 }
 
-Prediction PredictorSession::predict_preprocessed(const Tensor& data, const data::CaseProperties& properties) const {
+Prediction PredictorSession::predict_preprocessed(const Tensor& data, const data::CaseProperties& properties,
+                                                  const CancelFlag* cancel) const {
   Prediction prediction;
   prediction.properties = properties;
+  throw_if_cancelled(cancel, "before the network");
   auto start = std::chrono::steady_clock::now();
-  const Tensor logits_ = logits(data, &prediction.stats);
+  const Tensor logits_ = logits(data, &prediction.stats, nullptr, cancel);
   prediction.network_seconds = seconds_since(start);
+  throw_if_cancelled(cancel, "before the export");
   start = std::chrono::steady_clock::now();
   data::ExportedPrediction exported =
       data::export_prediction(logits_, properties, model_->spec().export_plan, options_.save_probabilities);
@@ -152,11 +156,12 @@ Prediction PredictorSession::predict_preprocessed(const Tensor& data, const data
   return prediction;
 }
 
-Prediction PredictorSession::predict(const data::LoadedCase& input) const {
+Prediction PredictorSession::predict(const data::LoadedCase& input, const CancelFlag* cancel) const {
+  throw_if_cancelled(cancel, "before preprocessing");
   const auto start = std::chrono::steady_clock::now();
   const data::PreprocessedCase preprocessed = preprocess(input);
   const double preprocess_seconds = seconds_since(start);
-  Prediction prediction = predict_preprocessed(preprocessed.data, preprocessed.properties);
+  Prediction prediction = predict_preprocessed(preprocessed.data, preprocessed.properties, cancel);
   prediction.preprocess_seconds = preprocess_seconds;
   return prediction;
 }

@@ -8,7 +8,9 @@
 // Threads: a PredictorModel is immutable after construction and is shared by any number of sessions
 // (std::shared_ptr<const PredictorModel>); each session owns its Context (CUDA stream, cuDNN handle,
 // workspace, convolution plans), so sessions in different threads never share mutable state. A
-// session itself is used by one thread at a time.
+// session itself is used by one thread at a time. A call can be cancelled from another thread through
+// a CancelFlag (nn/predict/cancel.h). tests/nn/predictor_threads_test.cpp runs 1-8 threads with
+// random cancellations against the single-thread results, bit for bit.
 //
 // Per case: preprocessing exactly as in training (§4.1: transpose, crop to nonzero, normalize,
 // resample; a cascade stage appends the previous stage's prediction as one-hot channels), the sliding
@@ -26,6 +28,7 @@
 #include "data/export/export.h"
 #include "data/preprocess/case_source.h"
 #include "data/preprocess/preprocess_case.h"
+#include "nn/predict/cancel.h"
 #include "nn/predict/sliding_window.h"
 #include "nn/unet.h"
 
@@ -113,17 +116,21 @@ class PredictorSession {
   //   spacing in the same axis order, reader_properties holding the NIfTI geometry when the result is
   //   to be written with write_segmentation; a cascade stage also needs input.seg: the previous
   //   stage's label map (i16, same shape).
-  Prediction predict(const data::LoadedCase& input) const;
+  // `cancel`: raised from another thread, the call throws PredictionCancelled at its next check
+  // (nn/predict/cancel.h); the session stays usable.
+  Prediction predict(const data::LoadedCase& input, const CancelFlag* cancel = nullptr) const;
 
   // The preprocessing step alone (what predict runs first), for callers that overlap it with the
   // network of another case: data f32 (C', b0, b1, b2) with the cascade channels appended.
   data::PreprocessedCase preprocess(const data::LoadedCase& input) const;
   // The network and export steps on a preprocessed case (final validation predicts from the
   // preprocessed store this way).
-  Prediction predict_preprocessed(const Tensor& data, const data::CaseProperties& properties) const;
+  Prediction predict_preprocessed(const Tensor& data, const data::CaseProperties& properties,
+                                  const CancelFlag* cancel = nullptr) const;
   // The logits alone: f32 (K, b0, b1, b2), averaged over the folds.
   Tensor logits(const Tensor& data, SlidingWindowStats* stats = nullptr,
-                const std::function<void(std::int64_t, std::int64_t)>& progress = nullptr) const;
+                const std::function<void(std::int64_t, std::int64_t)>& progress = nullptr,
+                const CancelFlag* cancel = nullptr) const;
 
  private:
   std::shared_ptr<const PredictorModel> model_;

@@ -247,7 +247,8 @@ Tensor gaussian_importance_map(const std::array<std::int64_t, 3>& tile) {
 
 Tensor predict_sliding_window(const Context& ctx, const std::vector<UNet*>& networks, const Tensor& image,
                               const SlidingWindowOptions& options, SlidingWindowStats* stats,
-                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+                              const std::function<void(std::int64_t, std::int64_t)>& progress,
+                              const CancelFlag* cancel) {
   NNUC_RANGE("predict_sliding_window");
   check_arguments(ctx, networks, image, options);
   const Context& host = Context::cpu();
@@ -306,6 +307,7 @@ Tensor predict_sliding_window(const Context& ctx, const std::vector<UNet*>& netw
         const auto n = static_cast<std::int64_t>(count);
         Tensor tile_sum = Tensor::empty(Shape{n, tile[0], tile[1], tile[2], classes}, DType::f32, ctx);
         for (std::size_t v = 0; v < variants.size(); ++v) {
+          throw_if_cancelled(cancel, detail::concat("in the sliding window, after ", done, " of ", total, " tiles"));
           Tensor x = extract_tiles(ctx, case_image, chunk, tile, variants[v], options.activations);
           std::vector<Var> outputs = network->forward(tape, Var(std::move(x), false));
           const Tensor& y = outputs.front().value();  // (n, t0, t1, t2, K)

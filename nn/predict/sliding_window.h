@@ -22,6 +22,7 @@
 #include "kernels/core/context.h"
 #include "kernels/core/tensor.h"
 #include "kernels/elementwise/tolerance.h"
+#include "nn/predict/cancel.h"
 #include "nn/unet.h"
 
 namespace nnuc::nn {
@@ -82,7 +83,8 @@ constexpr Tolerance kSlidingWindowToleranceBf16{6e-2, 6e-2};
 //   same input channels C and classes K; patch >= 1 per axis (2d: patch[0] == 1); mirror axes distinct
 //   and in range; activations f32 (CPU) or f32/bf16 (CUDA); 0 < step_size <= 1; tile_batch >= 0.
 // ensures: returns f32 (K, b0, b1, b2) on the host. Throws Error when a logit is not finite.
-//   progress(done, total) is called after every batch of tiles (total = tiles * networks).
+//   progress(done, total) is called after every batch of tiles (total = tiles * networks). A raised
+//   `cancel` flag makes the call throw PredictionCancelled before its next network call.
 //
 // Tile batch 0 (automatic): the largest batch (on CUDA at most 8; on the CPU at most 4 and no more
 // than 2^18 voxels of tiles in all, so one tile from 64^3 up; never more than the tiles) whose network
@@ -98,6 +100,7 @@ constexpr Tolerance kSlidingWindowToleranceBf16{6e-2, 6e-2};
 // (on the CPU, where both "devices" are the host, the result is bit-identical).
 Tensor predict_sliding_window(const Context& ctx, const std::vector<UNet*>& networks, const Tensor& image,
                               const SlidingWindowOptions& options, SlidingWindowStats* stats = nullptr,
-                              const std::function<void(std::int64_t done, std::int64_t total)>& progress = nullptr);
+                              const std::function<void(std::int64_t done, std::int64_t total)>& progress = nullptr,
+                              const CancelFlag* cancel = nullptr);
 
 }  // namespace nnuc::nn

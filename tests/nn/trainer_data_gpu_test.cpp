@@ -57,7 +57,8 @@ TEST(TrainerDataGpu, PageLockedBatchesEqualPageableOnes) {
     EXPECT_EQ(batch.input.to_vector<float>(), reference[i].input.to_vector<float>()) << "batch " << i;
     EXPECT_EQ(batch.target.to_vector<std::int32_t>(), reference[i].target.to_vector<std::int32_t>()) << "batch " << i;
   }
-  EXPECT_GT(page_locked_host_allocator().stats().allocations, allocations_before) << "the loader used page-locked memory";
+  EXPECT_GT(page_locked_host_allocator().stats().allocations, allocations_before)
+      << "the loader used page-locked memory";
 }
 
 }  // namespace
