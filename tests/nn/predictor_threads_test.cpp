@@ -17,8 +17,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -52,7 +52,8 @@ std::shared_ptr<const PredictorModel> small_model() {
   for (std::uint64_t fold = 0; fold < 2; ++fold) {
     UNet weights(Context::cpu(), network, DType::f32, testing::rng()() + fold);
     std::vector<std::pair<std::string, Tensor>> named;
-    for (const NamedParameter& parameter : weights.parameters()) named.emplace_back(parameter.name, parameter.var->value());
+    for (const NamedParameter& parameter : weights.parameters())
+      named.emplace_back(parameter.name, parameter.var->value());
     spec.fold_weights.push_back(std::move(named));
   }
   spec.preprocessing.target_spacing = {1.5, 1.0, 1.0};
