@@ -49,8 +49,9 @@ int load_from_nnuc(UNet& network, const std::string& path) {
         "; were the plans moved from the pretraining dataset with nnuc move-plans, so that the topology is the same?):",
         message);
   }
-  for (const auto& [parameter, stored] : assignments) {
-    Tensor target = parameter->value();
+  for (const auto& assignment : assignments) {
+    const Tensor* stored = assignment.second;  // a plain pointer: lambdas cannot capture a structured binding in C++17
+    Tensor target = assignment.first->value();
     if (target.dtype() == stored->dtype()) {
       target.copy_from(*stored, Context::cpu());
     } else {  // f64 networks (gradient checks) from f32 files, or the reverse

@@ -386,7 +386,9 @@ TEST(LossMemory, MetaPeakEqualsCpuPeakAndModelsCuda) {
   const std::size_t workspace = rounded_allocation_bytes(loss_workspace_bytes(shape, Device::CUDA));
   ASSERT_GT(workspace, 0u);
   EXPECT_EQ(loss_workspace_bytes(shape, Device::CPU), 0u);
-  for (const auto& [name, op] : ops) {
+  for (const auto& named_op : ops) {
+    const std::string& name = named_op.first;
+    const auto& op = named_op.second;  // not a structured binding: C++17 lambdas cannot capture one (clang)
     SCOPED_TRACE(name);
     const std::size_t cpu_peak = testing::peak_bytes_of(Device::CPU, [&] { op(Context::cpu(), cpu_inputs); });
     EXPECT_GT(cpu_peak, 0u);
