@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -29,7 +30,12 @@ using store_format::host_is_little_endian;
 struct PreprocessedCaseFile::State {
   struct Entry {
     ArrayLayout layout;
-    std::once_flag checked;
+    // The CRC is checked once, on the first read of the array; a failed check throws again on every
+    // read. Not std::call_once: after a callable that throws, the next caller may block forever where
+    // call_once rests on an intercepted pthread_once (ThreadSanitizer) or one that does not survive an
+    // exception (libstdc++ on some targets, GCC bug 66146).
+    std::mutex check_mutex;
+    std::atomic<bool> checked{false};
   };
   std::string path;
   std::string identifier;
@@ -47,15 +53,17 @@ struct PreprocessedCaseFile::State {
   const unsigned char* bytes() const { return static_cast<const unsigned char*>(base); }
 
   void check_array(Entry& entry) const {
-    std::call_once(entry.checked, [&] {
-      const ArrayLayout& layout = entry.layout;
-      const std::uint32_t actual = crc32(bytes() + layout.offset, layout.bytes);
-      if (actual != layout.crc) {
-        damaged("array '" + layout.name + "' is damaged: CRC32 " + hex32(actual) + " where the header records " +
-                hex32(layout.crc) + " (bytes " + std::to_string(layout.offset) + " .. " +
-                std::to_string(layout.offset + layout.bytes) + ")");
-      }
-    });
+    if (entry.checked.load(std::memory_order_acquire)) return;
+    const std::lock_guard<std::mutex> lock(entry.check_mutex);
+    if (entry.checked.load(std::memory_order_relaxed)) return;
+    const ArrayLayout& layout = entry.layout;
+    const std::uint32_t actual = crc32(bytes() + layout.offset, layout.bytes);
+    if (actual != layout.crc) {
+      damaged("array '" + layout.name + "' is damaged: CRC32 " + hex32(actual) + " where the header records " +
+              hex32(layout.crc) + " (bytes " + std::to_string(layout.offset) + " .. " +
+              std::to_string(layout.offset + layout.bytes) + ")");
+    }
+    entry.checked.store(true, std::memory_order_release);
   }
 
   Entry& entry(const std::string& name) const {

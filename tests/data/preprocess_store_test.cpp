@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "data/preprocess/store.h"
 #include "tests/support/test_support.h"
@@ -207,6 +211,43 @@ TEST_F(PreprocessStore, LazyVerificationChecksOnFirstAccess) {
   EXPECT_THROW(lazy.seg(), IoError);  // damaged: reported on access,
   EXPECT_THROW(lazy.seg(), IoError);  // every time
   EXPECT_THROW(lazy.verify(), IoError);
+}
+
+// Loader workers read the arrays of one open case file side by side: the first read of an array checks
+// its CRC once for all threads, and a damaged array throws on every read in every thread (none blocks).
+TEST_F(PreprocessStore, LazyChecksHoldOnSeveralThreadsAndADamagedArrayThrowsInEach) {
+  write_preprocessed_case(path(), make_case());
+  std::string bytes = read_bytes(path());
+  std::uint32_t header_bytes;
+  std::memcpy(&header_bytes, bytes.data() + 12, 4);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(32, header_bytes));
+  const auto seg_offset = header["arrays"][1]["offset"].get<std::size_t>();
+  bytes[seg_offset + 1] = static_cast<char>(bytes[seg_offset + 1] ^ 0x04);
+  write_bytes(path(), bytes);
+  const PreprocessedCaseFile lazy = PreprocessedCaseFile::open(path(), StoreVerification::lazy);
+  const PreprocessedCaseFile other = PreprocessedCaseFile::open(path(), StoreVerification::lazy);
+  const StoredArray reference_array = other.data();  // points into `other`'s mapping
+  const std::string reference(static_cast<const char*>(reference_array.data), reference_array.bytes);
+  ASSERT_FALSE(reference.empty());
+  constexpr int kThreads = 4, kReads = 3;
+  std::atomic<int> thrown{0}, intact{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int r = 0; r < kReads; ++r) {
+        try {
+          (void)lazy.seg();
+        } catch (const IoError& e) {
+          if (std::string(e.what()).find("array 'seg' is damaged") != std::string::npos) ++thrown;
+        }
+        const StoredArray read = lazy.data();
+        if (read.bytes == reference.size() && std::memcmp(read.data, reference.data(), read.bytes) == 0) ++intact;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(thrown.load(), kThreads * kReads);
+  EXPECT_EQ(intact.load(), kThreads * kReads);
 }
 
 TEST_F(PreprocessStore, WritesAreAtomic) {
