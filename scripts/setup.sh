@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 packages=(cmake g++ make pkg-config libeigen3-dev libnifti2-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   libgmock-dev libbenchmark-dev zlib1g-dev libcairo2-dev libzip-dev libdeflate-dev)
 # Test-time data and peers: real NIfTI files from Debian, nibabel/scipy/skimage for conformance
-# and parity tests, clang + sanitizer runtimes for the ASan/UBSan and libFuzzer runs, clang-format
-# for the format check (.ci/check_format.sh).
+# and parity tests, clang + sanitizer runtimes for the ASan/UBSan, ThreadSanitizer and libFuzzer runs,
+# clang's OpenMP with libarcher (OpenMP under ThreadSanitizer), clang-format for the format check.
 test_packages=(python3 python3-numpy python3-nibabel python3-dipy mricron-data python3-scipy python3-skimage
-  clang libclang-rt-14-dev clang-format)
+  clang libclang-rt-14-dev libomp-14-dev clang-format)
 
 if [ -z "${NNUC_SKIP_APT:-}" ]; then
   missing=()

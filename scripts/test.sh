@@ -2,7 +2,8 @@
 # Runs nnuc's tests: the layer check (.ci/check_layers.py: no include crosses the layers of
 # shared/DESIGN.md), the format check when NNUC_CHECK_FORMAT=1 (.ci/check_format.sh), the CTest
 # suite (labels cpu and gpu; GPU tests skip without a device), then the data checks (sanitizers,
-# fuzzing, conformance with nibabel/scipy) when their script exists. Builds first if ./build is missing.
+# fuzzing, conformance with nibabel/scipy) and the concurrency checks (ThreadSanitizer) when their
+# scripts exist. Builds first if ./build is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f build/CMakeCache.txt ] || scripts/setup.sh
@@ -14,3 +15,4 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 ctest --test-dir build --output-on-failure -j"$(nproc 2>/dev/null || echo 2)" --timeout 900
 if [ -x .ci/data_checks.sh ]; then .ci/data_checks.sh; fi
+if [ -x .ci/concurrency_checks.sh ]; then .ci/concurrency_checks.sh; fi
