@@ -67,6 +67,18 @@ class PreprocessStore : public ::testing::Test {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
 
+  // Writes make_case() to path() with one bit of the seg array's byte `at` flipped by `mask`.
+  void write_case_with_damaged_seg(std::size_t at, int mask) const {
+    write_preprocessed_case(path(), make_case());
+    std::string bytes = read_bytes(path());
+    std::uint32_t header_bytes;
+    std::memcpy(&header_bytes, bytes.data() + 12, 4);
+    const nlohmann::json header = nlohmann::json::parse(bytes.substr(32, header_bytes));
+    const auto seg_offset = header["arrays"][1]["offset"].get<std::size_t>();
+    bytes[seg_offset + at] = static_cast<char>(bytes[seg_offset + at] ^ mask);
+    write_bytes(path(), bytes);
+  }
+
   // Expects opening (and touching every array) to fail with IoError naming the file and `what`.
   void expect_damaged(const std::string& file, const std::string& what, StoreVerification verification) {
     try {
@@ -197,14 +209,7 @@ TEST_F(PreprocessStore, TruncationTrailingBytesAndForeignFilesAreReported) {
 }
 
 TEST_F(PreprocessStore, LazyVerificationChecksOnFirstAccess) {
-  write_preprocessed_case(path(), make_case());
-  std::string bytes = read_bytes(path());
-  std::uint32_t header_bytes;
-  std::memcpy(&header_bytes, bytes.data() + 12, 4);
-  const nlohmann::json header = nlohmann::json::parse(bytes.substr(32, header_bytes));
-  const auto seg_offset = header["arrays"][1]["offset"].get<std::size_t>();
-  bytes[seg_offset + 3] = static_cast<char>(bytes[seg_offset + 3] ^ 0x10);
-  write_bytes(path(), bytes);
+  write_case_with_damaged_seg(3, 0x10);
   EXPECT_THROW(PreprocessedCaseFile::open(path(), StoreVerification::full), IoError);
   const PreprocessedCaseFile lazy = PreprocessedCaseFile::open(path(), StoreVerification::lazy);
   EXPECT_NO_THROW(lazy.data());       // intact
@@ -216,14 +221,7 @@ TEST_F(PreprocessStore, LazyVerificationChecksOnFirstAccess) {
 // Loader workers read the arrays of one open case file side by side: the first read of an array checks
 // its CRC once for all threads, and a damaged array throws on every read in every thread (none blocks).
 TEST_F(PreprocessStore, LazyChecksHoldOnSeveralThreadsAndADamagedArrayThrowsInEach) {
-  write_preprocessed_case(path(), make_case());
-  std::string bytes = read_bytes(path());
-  std::uint32_t header_bytes;
-  std::memcpy(&header_bytes, bytes.data() + 12, 4);
-  const nlohmann::json header = nlohmann::json::parse(bytes.substr(32, header_bytes));
-  const auto seg_offset = header["arrays"][1]["offset"].get<std::size_t>();
-  bytes[seg_offset + 1] = static_cast<char>(bytes[seg_offset + 1] ^ 0x04);
-  write_bytes(path(), bytes);
+  write_case_with_damaged_seg(1, 0x04);
   const PreprocessedCaseFile lazy = PreprocessedCaseFile::open(path(), StoreVerification::lazy);
   const PreprocessedCaseFile other = PreprocessedCaseFile::open(path(), StoreVerification::lazy);
   const StoredArray reference_array = other.data();  // points into `other`'s mapping
