@@ -77,6 +77,28 @@ PredictorSession::PredictorSession(std::shared_ptr<const PredictorModel> model, 
 
 PredictorSession::~PredictorSession() = default;
 
+class PredictorSession::InUse {
+ public:
+  InUse(const PredictorSession& session, const char* call) : session_(session) {
+    const std::thread::id me = std::this_thread::get_id();
+    std::thread::id idle{};
+    if (!session.user_.compare_exchange_strong(idle, me, std::memory_order_acquire) && idle != me) {
+      NNUC_THROW(InvalidInput, "PredictorSession::", call, " of the model in ", session.model_->spec().folder,
+                 ": the session is in use by another thread; a session serves one thread at a time, so create "
+                 "one PredictorSession per thread over the shared PredictorModel");
+    }
+    ++session.user_depth_;
+  }
+  ~InUse() {
+    if (--session_.user_depth_ == 0) session_.user_.store(std::thread::id{}, std::memory_order_release);
+  }
+  InUse(const InUse&) = delete;
+  InUse& operator=(const InUse&) = delete;
+
+ private:
+  const PredictorSession& session_;
+};
+
 Tensor append_one_hot(const Tensor& data, const Tensor& seg, const std::vector<int>& labels) {
   NNUC_CHECK(data.rank() == 4 && data.dtype() == DType::f32 && data.device() == Device::CPU,
              "append_one_hot: data must be f32 (C, b0, b1, b2) on the host, got ", data.describe());
@@ -122,6 +144,7 @@ data::PreprocessedCase PredictorSession::preprocess(const data::LoadedCase& inpu
 Tensor PredictorSession::logits(const Tensor& data, SlidingWindowStats* stats,
                                 const std::function<void(std::int64_t, std::int64_t)>& progress,
                                 const CancelFlag* cancel) const {
+  const InUse in_use(*this, "logits");
   const PredictorModelSpec& spec = model_->spec();
   NNUC_CHECK(data.rank() == 4 && data.dim(0) == spec.network.input_channels, "predictor of ", spec.folder,
              ": preprocessed data ", data.describe(), " for a network of ", spec.network.input_channels,
@@ -140,6 +163,7 @@ Tensor PredictorSession::logits(const Tensor& data, SlidingWindowStats* stats,
 
 Prediction PredictorSession::predict_preprocessed(const Tensor& data, const data::CaseProperties& properties,
                                                   const CancelFlag* cancel) const {
+  const InUse in_use(*this, "predict_preprocessed");
   Prediction prediction;
   prediction.properties = properties;
   throw_if_cancelled(cancel, "before the network");
@@ -157,6 +181,7 @@ Prediction PredictorSession::predict_preprocessed(const Tensor& data, const data
 }
 
 Prediction PredictorSession::predict(const data::LoadedCase& input, const CancelFlag* cancel) const {
+  const InUse in_use(*this, "predict");
   throw_if_cancelled(cancel, "before preprocessing");
   const auto start = std::chrono::steady_clock::now();
   const data::PreprocessedCase preprocessed = preprocess(input);

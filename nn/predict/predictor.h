@@ -8,8 +8,12 @@
 // Threads: a PredictorModel is immutable after construction and is shared by any number of sessions
 // (std::shared_ptr<const PredictorModel>); each session owns its Context (CUDA stream, cuDNN handle,
 // workspace, convolution plans), so sessions in different threads never share mutable state. A
-// session itself is used by one thread at a time. A call can be cancelled from another thread through
-// a CancelFlag (nn/predict/cancel.h). tests/nn/predictor_threads_test.cpp runs 1-8 threads with
+// session's network calls (predict, predict_preprocessed, logits) serve one thread at a time: a call
+// while another thread is inside one throws InvalidInput (nested calls on the same thread are fine),
+// on the CPU too, where sharing would go unnoticed, so that code moved to a GPU does not race on its
+// stream. preprocess touches no session state and may run on another thread beside them (nnuc predict
+// reads ahead that way). A call can be cancelled from another thread through a CancelFlag
+// (nn/predict/cancel.h). tests/nn/predictor_threads_test.cpp runs 1-8 threads with
 // random cancellations against the single-thread results, bit for bit.
 //
 // Per case: preprocessing exactly as in training (§4.1: transpose, crop to nonzero, normalize,
@@ -19,9 +23,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -121,7 +127,8 @@ class PredictorSession {
   Prediction predict(const data::LoadedCase& input, const CancelFlag* cancel = nullptr) const;
 
   // The preprocessing step alone (what predict runs first), for callers that overlap it with the
-  // network of another case: data f32 (C', b0, b1, b2) with the cascade channels appended.
+  // network of another case, also from another thread: data f32 (C', b0, b1, b2) with the cascade
+  // channels appended.
   data::PreprocessedCase preprocess(const data::LoadedCase& input) const;
   // The network and export steps on a preprocessed case (final validation predicts from the
   // preprocessed store this way).
@@ -133,10 +140,14 @@ class PredictorSession {
                 const CancelFlag* cancel = nullptr) const;
 
  private:
+  class InUse;  // marks a network call: the session's thread while one runs, with its nesting depth
+
   std::shared_ptr<const PredictorModel> model_;
   PredictOptions options_;
   std::unique_ptr<Context> owned_context_;  // CUDA: this session's stream and handles
   const Context* context_ = nullptr;
+  mutable std::atomic<std::thread::id> user_{};  // no thread while idle
+  mutable int user_depth_ = 0;                   // touched by user_ only
 };
 
 // The cascade's extra input channels: one channel per label in `labels`, 1 where seg equals it (seg

@@ -20,10 +20,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -222,6 +224,52 @@ TEST(PredictorThreads, ACancelledCallLeavesTheSessionUsable) {
   flag.reset();
   const Prediction again = session.predict(input, &flag);
   EXPECT_TRUE(same_bits(again.segmentation, reference.segmentation));
+}
+
+// reliability.md T8, "no per-thread handle sharing": a second thread that calls into a session while
+// the first is inside a network call is refused with an error that says what to do, and the first
+// call's result is unharmed. preprocess stays free for reading ahead on another thread, and the
+// session serves another thread once the first is done.
+TEST(PredictorThreads, ASessionInUseByOneThreadRefusesAnother) {
+  const std::shared_ptr<const PredictorModel> model = small_model();
+  const PredictorSession session(model);
+  const data::LoadedCase input = random_cases(1).front();
+  const Prediction reference = session.predict(input);
+  const Tensor data = session.preprocess(input).data;
+  const Tensor reference_logits = session.logits(data);
+  std::vector<std::string> refusals;
+  bool preprocessed_beside = false;
+  const Tensor logits = session.logits(data, nullptr, [&](std::int64_t, std::int64_t) {
+    if (!refusals.empty()) return;
+    std::thread other([&] {  // inside the first thread's call: every network call is refused
+      const auto refused = [&](const std::function<void()>& call) {
+        try {
+          call();
+          refusals.push_back("(not refused)");
+        } catch (const InvalidInput& e) {
+          refusals.push_back(e.what());
+        }
+      };
+      refused([&] { (void)session.predict(input); });
+      refused([&] { (void)session.predict_preprocessed(data, reference.properties); });
+      refused([&] { (void)session.logits(data); });
+      preprocessed_beside = same_bits(session.preprocess(input).data, data);
+    });
+    other.join();
+  });
+  ASSERT_EQ(refusals.size(), 3u);
+  for (const std::string& message : refusals) {
+    EXPECT_NE(message.find("in use by another thread"), std::string::npos) << message;
+    EXPECT_NE(message.find("one PredictorSession per thread"), std::string::npos) << message;
+  }
+  EXPECT_NE(refusals[0].find("PredictorSession::predict of the model"), std::string::npos) << refusals[0];
+  EXPECT_NE(refusals[2].find("PredictorSession::logits"), std::string::npos) << refusals[2];
+  EXPECT_TRUE(preprocessed_beside);
+  EXPECT_TRUE(same_bits(logits, reference_logits));
+  Prediction later;
+  std::thread next([&] { later = session.predict(input); });  // free again: another thread may use it
+  next.join();
+  EXPECT_TRUE(same_bits(later.segmentation, reference.segmentation));
 }
 
 }  // namespace
