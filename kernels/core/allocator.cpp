@@ -21,20 +21,24 @@ namespace {
 constexpr std::size_t kHostAlignment = 64;
 
 #ifdef NNUC_WITH_CUDA
-cudaMemPool_t default_pool() {
+// The current device's default pool keeps what is freed into it (release threshold: everything), set
+// once per device on its first raw allocation. Not std::call_once: a failure is thrown to the caller
+// and the next allocation tries again (a call_once whose callable throws can block the next caller
+// where pthread_once is intercepted), and each device has its own default pool.
+void keep_pool_cached() {
+  static std::mutex mutex;
+  static std::vector<bool> configured;  // by device index
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
+  const auto index = static_cast<std::size_t>(device);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (index < configured.size() && configured[index]) return;
   cudaMemPool_t pool;
   CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
-  return pool;
-}
-
-void keep_pool_cached() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    std::uint64_t keep_everything = UINT64_MAX;
-    CUDA_CHECK(cudaMemPoolSetAttribute(default_pool(), cudaMemPoolAttrReleaseThreshold, &keep_everything));
-  });
+  std::uint64_t keep_everything = UINT64_MAX;
+  CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_everything));
+  if (configured.size() <= index) configured.resize(index + 1, false);
+  configured[index] = true;
 }
 #endif
 }  // namespace
