@@ -22,10 +22,11 @@ if [ ! -f "$archer" ]; then
 fi
 
 echo "== configure $build (clang, ThreadSanitizer, libomp + libarcher)"
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DNNUC_CUDA=OFF -DNNUC_TSAN=ON -DNNUC_BUILD_BENCH=OFF >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
+  -DNNUC_CUDA=OFF -DNNUC_TSAN=ON -DNNUC_BUILD_BENCH=OFF >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j"$jobs" --target nnuc_concurrency_tests
 
 export TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$root/.ci/tsan.supp"
