@@ -2,9 +2,10 @@
 # Concurrency checks (shared/spec/reliability.md T7 and T8), called by scripts/test.sh:
 #   1. a clang build with ThreadSanitizer (NNUC_TSAN=ON, no CUDA) in its own folder;
 #   2. the tests whose code runs on several threads (tests/CMakeLists.txt, NNUC_CONCURRENCY_TESTS): the
-#      loader's workers, the preprocessing and verification drivers, evaluation, export, postprocessing,
-#      ensembling, the allocator and convolution-plan caches, the trainer's data pipeline and the embedded
-#      predictor from 1 to 8 threads with cancellation. A report from ThreadSanitizer fails the test.
+#      loader's workers, the preprocessed store's shared lazy checks, the preprocessing and verification
+#      drivers, evaluation, export, postprocessing, ensembling, the allocator and convolution-plan caches,
+#      the trainer's data pipeline and the embedded predictor from 1 to 8 threads with cancellation (and a
+#      session refusing a second thread). A report from ThreadSanitizer fails the test.
 # OpenMP: clang's libomp with LLVM's libarcher (OMP_TOOL_LIBRARIES) tells ThreadSanitizer about the
 # barriers and reductions of every parallel region, so the kernels' OpenMP loops are checked too instead
 # of being reported falsely. Debian packages: clang libclang-rt-14-dev libomp-14-dev.
